@@ -1,0 +1,112 @@
+"""Build the network of a Spec, and draw its input, bit for bit as the seed script does."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gradtui.spec import Spec, init_std
+
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+    "identity": nn.Identity,
+}
+
+_GAIN_NAMES = {"sigmoid", "tanh", "relu", "leaky_relu"}
+"""Activations that `nn.init.calculate_gain` knows; the others init as ReLU-like."""
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class MLP(nn.Module):
+    """Linear layers, each followed by its activation (the last one too, as in the seed)."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__()
+        dtype = DTYPES[spec.dtype]
+        # Created in order with PyTorch's default init: this is what makes the seed
+        # script's random stream, and so its gradients, reproduce bit for bit.
+        self.linears = nn.ModuleList(
+            nn.Linear(n_in, n_out, bias=spec.bias, dtype=dtype)
+            for n_in, n_out in zip(spec.sizes, spec.sizes[1:])
+        )
+        self.activations = nn.ModuleList(
+            ACTIVATION_MODULES[spec.layer_activation(i)]() for i in range(1, spec.num_layers + 1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        for linear, activation in zip(self.linears, self.activations):
+            x = activation(linear(x))
+        return x
+
+
+def build_model(spec: Spec) -> MLP:
+    """The Spec's network on the CPU, initialised from the global RNG (seed it first)."""
+    model = MLP(spec)
+    if spec.init != "default":
+        for index, linear in enumerate(model.linears, start=1):
+            _initialise(linear, spec.init, spec.layer_activation(index))
+    return model
+
+
+def _initialise(linear: nn.Linear, init: str, activation: str) -> None:
+    name = activation if activation in _GAIN_NAMES else "relu"
+    if activation == "identity":
+        name = "linear"
+    weight = linear.weight
+    with torch.no_grad():
+        if init == "xavier-uniform":
+            nn.init.xavier_uniform_(weight, gain=nn.init.calculate_gain(name))
+        elif init == "xavier-normal":
+            nn.init.xavier_normal_(weight, gain=nn.init.calculate_gain(name))
+        elif init == "kaiming-uniform":
+            nn.init.kaiming_uniform_(weight, nonlinearity=name)
+        elif init == "kaiming-normal":
+            nn.init.kaiming_normal_(weight, nonlinearity=name)
+        elif init == "orthogonal":
+            nn.init.orthogonal_(weight, gain=nn.init.calculate_gain(name))
+        else:
+            nn.init.normal_(weight, 0.0, init_std(init))
+        if linear.bias is not None:
+            linear.bias.zero_()
+
+
+def draw_input(spec: Spec) -> Tensor:
+    """The batch of inputs, drawn after the model exactly as the seed script draws it."""
+    shape = (spec.batch_size, spec.sizes[0])
+    dtype = DTYPES[spec.dtype]
+    if spec.input == "normal":
+        return torch.randn(shape, dtype=dtype)
+    if spec.input == "uniform01":
+        return torch.rand(shape, dtype=dtype)
+    return torch.rand(shape, dtype=dtype) * 2 - 1
+
+
+def draw_target(spec: Spec) -> Tensor | None:
+    """Random targets for the losses that need them, drawn after the input."""
+    if spec.loss == "mse":
+        return torch.randn((spec.batch_size, spec.sizes[-1]), dtype=DTYPES[spec.dtype])
+    if spec.loss == "cross-entropy":
+        return torch.randint(0, spec.sizes[-1], (spec.batch_size,))
+    return None
+
+
+def compute_loss(spec: Spec, output: Tensor, target: Tensor | None) -> Tensor:
+    if spec.loss == "sum":
+        return output.sum()
+    if spec.loss == "sum-mse":
+        # As the seed wrote it, so that its gradients reproduce bit for bit.
+        total = output.sum()
+        return nn.functional.mse_loss(
+            total, torch.tensor(spec.target, dtype=total.dtype, device=total.device)
+        )
+    if spec.loss == "mse":
+        return nn.functional.mse_loss(output, target)
+    return nn.functional.cross_entropy(output, target)

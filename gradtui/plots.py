@@ -1,0 +1,103 @@
+"""How a result is drawn as plotext charts, shared by the headless report and the app.
+
+Every function takes a plotext figure-like object (`plt`: a `plotext` figure or a
+textual-plotext widget's `plt`) and only draws on it; none touches plotext's global state.
+
+Bars are drawn as a percentage with explicit y limits: plotext builds a bar chart in time
+that grows with the bars' height in raw counts (counts of 100 took 1.7 s, 1000 hung);
+normalised bars with set limits take a few ms.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gradtui.result import Histogram, LayerResult, TensorStats
+
+VIEWS = ("weight", "bias", "activation", "flow")
+"""What the histogram panes show: weight gradients, bias gradients, layer outputs, or the
+gradient flow (||g|| per layer)."""
+
+VIEW_TITLES = {
+    "weight": "weight gradients",
+    "bias": "bias gradients",
+    "activation": "activations",
+    "flow": "gradient flow",
+}
+
+
+def stats_for(layer: LayerResult, view: str) -> TensorStats | None:
+    if view == "weight":
+        return layer.weight_grad
+    if view == "bias":
+        return layer.bias_grad
+    return layer.activation
+
+
+def format_tick(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e4 or abs(value) < 1e-2:
+        return f"{value:.1e}"
+    return f"{value:.3g}"
+
+
+def draw_histogram(plt: Any, hist: Histogram, title: str, *, log: bool = False) -> None:
+    """Bars of the share of entries per bin, with 3-5 ticks of bin values below."""
+    plt.clear_figure()
+    plt.title(title + (" - log % of entries" if log else " - % of entries"))
+    total = sum(hist.counts)
+    bins = len(hist.counts)
+    if total == 0:
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        plt.text("no finite entries", 0.3, 0.5)
+        return
+    shares = [100.0 * c / total for c in hist.counts]
+    if log:
+        # log10 of the percentage, shifted so that one entry in a bin still shows.
+        floor = math.log10(100.0 / total)
+        heights = [math.log10(s) - floor + 0.1 if s > 0 else 0.0 for s in shares]
+    else:
+        heights = shares
+    top = max(heights) or 1.0
+    centers = list(range(bins))
+    plt.bar(centers, heights, width=1.0, marker="hd")
+    plt.xlim(-0.5, bins - 0.5)
+    plt.ylim(0, top * 1.05)
+    ticks = _tick_positions(bins)
+    plt.xticks(ticks, [format_tick(_bin_value(hist, t)) for t in ticks])
+    if log:
+        plt.yticks([], [])
+
+
+def draw_flow(plt: Any, layers: list[LayerResult], *, log: bool = True) -> None:
+    """Bars of ||dL/dW|| per layer on a log10 scale: vanishing or exploding gradients."""
+    plt.clear_figure()
+    plt.title("gradient flow: log10 ||dL/dW|| per layer" if log else "||dL/dW|| per layer")
+    norms = [layer.weight_grad.norm for layer in layers]
+    labels = [str(layer.index) for layer in layers]
+    if log:
+        values = [math.log10(n) if n > 0 and math.isfinite(n) else -20.0 for n in norms]
+        bottom = min(values) - 1
+        plt.bar(labels, [v - bottom for v in values], marker="hd")
+        top = max(values) - bottom
+        plt.ylim(0, top * 1.05 or 1)
+        ticks = sorted({round(bottom + top * f, 1) for f in (0.0, 0.5, 1.0)})
+        plt.yticks([t - bottom for t in ticks], [f"1e{t:.1f}" for t in ticks])
+    else:
+        plt.bar(labels, norms, marker="hd")
+        plt.ylim(0, max(norms) * 1.05 or 1)
+    plt.xlabel("layer")
+
+
+def _bin_value(hist: Histogram, position: float) -> float:
+    i = int(position)
+    return (hist.edges[i] + hist.edges[i + 1]) / 2
+
+
+def _tick_positions(bins: int) -> list[int]:
+    if bins <= 3:
+        return list(range(bins))
+    return sorted({0, bins // 4, bins // 2, (3 * bins) // 4, bins - 1})

@@ -1,0 +1,164 @@
+"""Results of the lab as plain data: what every view draws and what JSON carries.
+
+No torch here: the lab builds these on the host once per probe, and the views,
+the report and the tests read them without touching a tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradtui import __version__
+from gradtui.spec import Spec
+
+
+@dataclass(frozen=True)
+class Histogram:
+    edges: list[float]
+    """`bins + 1` bin edges; the last bin includes its right edge."""
+    counts: list[int]
+    """Exact count of finite entries per bin."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"edges": self.edges, "counts": self.counts}
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    """Statistics of one tensor; every figure but `nonfinite` covers finite entries only."""
+
+    numel: int
+    pos: float
+    """Fraction of all entries > 0."""
+    neg: float
+    """Fraction of all entries < 0."""
+    zero: float
+    """Fraction of all entries == 0."""
+    nonfinite: int
+    """Count of NaN and Inf entries."""
+    mean: float | None
+    std: float | None
+    """Unbiased standard deviation; None with fewer than two finite entries."""
+    min: float | None
+    max: float | None
+    norm: float
+    """Frobenius norm."""
+    hist: Histogram
+    row_coherence: float | None = None
+    """Weight gradients only: fraction of rows (neurons) whose nonzero entries share one
+    sign, rows without a nonzero entry left out; None when no row has one."""
+    saturated: float | None = None
+    """Activations only: fraction of entries in a saturated region (sigmoid, tanh)."""
+    dead: float | None = None
+    """Activations only: fraction of entries exactly 0 after a ReLU."""
+
+    @property
+    def one_signed(self) -> bool:
+        """True when every nonzero entry has the same sign (and there is one)."""
+        return (self.pos == 0) != (self.neg == 0)
+
+    def to_dict(self, kind: str) -> dict[str, Any]:
+        keys = _KEYS[kind]
+        out: dict[str, Any] = {}
+        for key in keys:
+            value = self.hist.to_dict() if key == "hist" else getattr(self, key)
+            out[key] = value
+        return out
+
+
+_COMMON = ("numel", "pos", "neg", "zero", "nonfinite", "mean", "std", "min", "max", "norm")
+_KEYS = {
+    "weight_grad": (*_COMMON[:5], "row_coherence", *_COMMON[5:], "hist"),
+    "bias_grad": (*_COMMON, "hist"),
+    "activation": (*_COMMON, "saturated", "dead", "hist"),
+}
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    index: int
+    """1-based, as the post numbers its layers."""
+    in_features: int
+    out_features: int
+    activation_name: str
+    """The activation applied after this layer (`identity` when none)."""
+    weight_grad: TensorStats
+    bias_grad: TensorStats | None
+    activation: TensorStats
+    """The layer's output after its activation."""
+    weight_norm: float
+
+    @property
+    def grad_to_weight(self) -> float | None:
+        """||G|| / ||W||: the relative step a plain SGD step of lr 1 would take."""
+        if self.weight_norm == 0 or not math.isfinite(self.weight_grad.norm):
+            return None
+        return self.weight_grad.norm / self.weight_norm
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.out_features, self.in_features)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "activation_name": self.activation_name,
+            "weight_grad": self.weight_grad.to_dict("weight_grad"),
+            "bias_grad": None if self.bias_grad is None else self.bias_grad.to_dict("bias_grad"),
+            "activation": self.activation.to_dict("activation"),
+            "weight_norm": self.weight_norm,
+            "grad_to_weight": self.grad_to_weight,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One forward and backward pass, measured layer by layer."""
+
+    spec: Spec
+    device: str
+    """Where it ran, e.g. `cpu` or `cuda:0`."""
+    loss: float | None
+    """None when the loss is not finite."""
+    layers: list[LayerResult]
+    warnings: list[str] = field(default_factory=list)
+    """Plain-words notes for the user, e.g. about non-finite gradients."""
+
+    @property
+    def finite(self) -> bool:
+        return self.loss is not None and all(
+            layer.weight_grad.nonfinite == 0
+            and layer.activation.nonfinite == 0
+            and (layer.bias_grad is None or layer.bias_grad.nonfinite == 0)
+            for layer in self.layers
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gradtui": __version__,
+            "spec": self.spec.to_dict(),
+            "device": self.device,
+            "loss": self.loss,
+            "finite": self.finite,
+            "warnings": list(self.warnings),
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The JSON contract of README: strict JSON, non-finite figures as null."""
+        return json.dumps(_finite_or_none(self.to_dict()), indent=indent, allow_nan=False)
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(item) for item in value]
+    return value

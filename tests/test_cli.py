@@ -1,0 +1,157 @@
+"""The command line: exit code 2 and one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gradtui.__main__ import main
+
+BAD_INPUT = [
+    (["probe", "--activation", "swish"], "--activation: unknown value 'swish'; allowed: sigmoid"),
+    (["probe", "--sizes", "100,0,10"], "--sizes: every size must be a positive integer, got 0"),
+    (["probe", "--sizes", "100,-3"], "--sizes: every size must be a positive integer, got -3"),
+    (["probe", "--sizes", "100,abc"], "--sizes: expected comma-separated positive integers"),
+    (["probe", "--sizes", "100"], "--sizes: needs the input size and at least one layer size"),
+    (["probe", "--batch-size", "0"], "--batch-size: must be a whole number of at least 1, got 0"),
+    (["probe", "--batch-size", "two"], "--batch-size: expected a whole number, got 'two'"),
+    (["probe", "--preset", "seed-v9"], "--preset: unknown preset 'seed-v9'; allowed: seed-v1.0"),
+    (
+        ["probe", "--loss", "l1"],
+        "--loss: unknown value 'l1'; allowed: sum, sum-mse, mse, cross-entropy",
+    ),
+    (["probe", "--init", "he"], "--init: unknown init 'he'; allowed: default"),
+    (["probe", "--init", "normal:zero"], "--init: normal:STD needs a positive number for STD"),
+    (
+        ["probe", "--device", "tpu"],
+        "--device: unknown device 'tpu'; allowed: auto, cpu, cuda, cuda:N",
+    ),
+    (["probe", "--bins", "0"], "--bins: must be a whole number from 1 to 1000, got 0"),
+    (
+        ["probe", "--dtype", "float16"],
+        "--dtype: unknown value 'float16'; allowed: float32, float64",
+    ),
+    (["probe", "--target", "lots"], "--target: expected a number, got 'lots'"),
+    (["probe", "--target", "nan"], "--target: must be a finite number"),
+    (["probe", "--final-activation", "soft"], "--final-activation: unknown value 'soft'"),
+    (
+        ["probe", "--sizes", "100000,100000,100000", "--batch-size", "1000000", "--device", "cpu"],
+        "--sizes: this spec needs about",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUT)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert message in lines[0]
+    assert lines[0].startswith("gradtui")
+
+
+def test_cuda_where_there_is_none(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["probe", "--device", "cuda:0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "gradtui: error: --device: cuda:0 was asked for but no CUDA device is available;"
+        " use cpu or auto"
+    )
+
+
+def test_a_missing_flag_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["probe", "--seed"])
+    assert exit_info.value.code == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "gradtui probe: error: argument --seed: expected one argument"
+    )
+
+
+def test_real_process_exit_code_and_no_traceback():
+    run = subprocess.run(
+        [sys.executable, "-m", "gradtui", "probe", "--sizes", "10,0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr
+    assert run.stderr == "gradtui: error: --sizes: every size must be a positive integer, got 0\n"
+
+
+def test_probe_prints_table_findings_and_histograms(capsys):
+    assert main(["probe", "--preset", "seed-v2.0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out  # plain text when not a terminal
+    table_rows = [
+        line.split()
+        for line in out.splitlines()
+        if line.strip().startswith(("1 ", "2 ", "3 ", "4 "))
+    ]
+    assert [row[0] for row in table_rows] == ["1", "2", "3", "4"]
+    # layer 4: 100.0% positive, 0.0% negative; row coherence 100.0% in layers 2-4
+    assert table_rows[3][3:5] == ["100.0%", "0.0%"]
+    assert [row[6] for row in table_rows] == ["0.0%", "100.0%", "100.0%", "100.0%"]
+    assert "Row coherence 100% in layers 2-4" in out
+    for index in range(1, 5):
+        assert f"layer {index} weight gradient (100x100)" in out
+
+
+def test_json_to_file_and_stdout(tmp_path, capsys):
+    path = tmp_path / "out.json"
+    assert main(["probe", "--preset", "seed-v1.0", "--json", str(path)]) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    data = json.loads(path.read_text())
+    assert data["gradtui"] and len(data["layers"]) == 2
+    assert data["layers"][1]["weight_grad"]["pos"] == 1.0
+    assert main(["probe", "--preset", "seed-v1.0", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out) == data
+
+
+def test_flags_override_a_preset(capsys):
+    assert (
+        main(
+            [
+                "probe",
+                "--preset",
+                "seed-v2.0",
+                "--activation",
+                "tanh",
+                "--bins",
+                "10",
+                "--json",
+                "-",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["spec"]["activation"] == "tanh"
+    assert data["spec"]["sizes"] == [100] * 5
+    assert len(data["layers"][0]["weight_grad"]["hist"]["counts"]) == 10
+
+
+def test_presets_lists_each_with_what_it_reproduces(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "seed-v1.0",
+        "seed-v1.1",
+        "seed-v2.0",
+        "seed-v3.0",
+    ]
+    assert "layer 2 all positive" in lines[0]

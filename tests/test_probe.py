@@ -1,0 +1,233 @@
+"""The probe against independent computation: the post's own script, a hand-built float64
+model with autograd, and the analytic signs of the seed experiments."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from reference import assert_matches, reference_stats
+from seed_script import run_seed_script
+
+from gradtui.__main__ import main
+from gradtui.lab import build_model, run_probe
+from gradtui.lab.model import compute_loss, draw_input, draw_target
+from gradtui.lab.probe import prepare
+from gradtui.spec import Spec, preset
+
+SEED_RUNS = {
+    "seed-v1.0": (2, torch.nn.Sigmoid, "sum"),
+    "seed-v1.1": (2, torch.nn.Sigmoid, "mse"),
+    "seed-v2.0": (4, torch.nn.Sigmoid, "sum"),
+    "seed-v3.0": (4, torch.nn.Tanh, "sum"),
+}
+
+
+def gradients_of(spec: Spec):
+    model, x, target = prepare(spec)
+    loss = compute_loss(spec, model(x), target)
+    loss.backward()
+    return loss.detach(), [linear.weight.grad for linear in model.linears]
+
+
+@pytest.mark.parametrize("name", list(SEED_RUNS))
+@pytest.mark.parametrize("seed", [0, 7])
+def test_gradients_reproduce_the_seed_script_bit_for_bit(name, seed):
+    n_layers, activation, loss = SEED_RUNS[name]
+    seed_loss, seed_grads, _ = run_seed_script(seed, n_layers, activation, loss)
+    ours_loss, ours_grads = gradients_of(preset(name).replace(seed=seed))
+    assert torch.equal(seed_loss, ours_loss)
+    assert len(ours_grads) == n_layers
+    for theirs, ours in zip(seed_grads, ours_grads):
+        assert torch.equal(theirs, ours)
+
+
+@pytest.mark.parametrize("name", list(SEED_RUNS))
+def test_probe_json_matches_statistics_of_the_seed_script(name, capsys):
+    n_layers, activation, loss = SEED_RUNS[name]
+    seed_loss, seed_grads, seed_bias_grads = run_seed_script(3, n_layers, activation, loss)
+    assert main(["probe", "--preset", name, "--seed", "3", "--device", "cpu", "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["loss"] == pytest.approx(float(seed_loss), rel=1e-7)
+    assert data["spec"]["seed"] == 3 and data["device"] == "cpu"
+    for layer, grad, bias_grad in zip(data["layers"], seed_grads, seed_bias_grads):
+        ref = reference_stats(grad.numpy(), 50, rows=True)
+        got = layer["weight_grad"]
+        for key in ("numel", "nonfinite", "pos", "neg", "zero", "row_coherence"):
+            assert got[key] == ref[key], key
+        for key in ("mean", "std", "min", "max", "norm"):
+            assert got[key] == pytest.approx(ref[key], rel=1e-9), key
+        assert got["hist"]["counts"] == ref["counts"]
+        assert got["hist"]["edges"] == pytest.approx(ref["edges"], rel=1e-12)
+        bias_ref = reference_stats(bias_grad.numpy(), 50)
+        assert layer["bias_grad"]["norm"] == pytest.approx(bias_ref["norm"], rel=1e-9)
+        assert "row_coherence" not in layer["bias_grad"]
+        assert set(layer["activation"]) >= {
+            "numel",
+            "pos",
+            "neg",
+            "zero",
+            "mean",
+            "std",
+            "saturated",
+            "dead",
+            "hist",
+        }
+
+
+def test_hand_built_float64_model_matches_every_statistic():
+    """A network written out by hand (no nn.Linear, no gradtui code) under autograd."""
+    spec = Spec(
+        sizes=(6, 5, 4, 3),
+        activation="tanh",
+        final_activation="none",
+        loss="mse",
+        batch_size=4,
+        dtype="float64",
+        seed=11,
+        bins=8,
+    )
+    result = run_probe(spec.replace(device="cpu"))
+
+    # Same parameters and data, by drawing them exactly as documented.
+    torch.manual_seed(spec.seed)
+    layers = [
+        torch.nn.Linear(a, b, dtype=torch.float64) for a, b in zip(spec.sizes, spec.sizes[1:])
+    ]
+    x = torch.randn(spec.batch_size, spec.sizes[0], dtype=torch.float64)
+    target = torch.randn(spec.batch_size, spec.sizes[-1], dtype=torch.float64)
+    weights = [layer.weight.detach().clone().requires_grad_() for layer in layers]
+    biases = [layer.bias.detach().clone().requires_grad_() for layer in layers]
+    h, outputs = x, []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        z = h @ w.T + b
+        h = z if i == len(weights) - 1 else torch.tanh(z)
+        outputs.append(h)
+    loss = ((h - target) ** 2).mean()
+    loss.backward()
+
+    assert result.loss == pytest.approx(loss.item(), rel=1e-12)
+    for layer, w, b, out in zip(result.layers, weights, biases, outputs):
+        assert_matches(layer.weight_grad, reference_stats(w.grad.numpy(), 8, rows=True))
+        assert_matches(layer.bias_grad, reference_stats(b.grad.numpy(), 8))
+        assert_matches(layer.activation, reference_stats(out.detach().numpy(), 8))
+        assert layer.grad_to_weight == pytest.approx(
+            w.grad.norm().item() / w.detach().norm().item(), rel=1e-12
+        )
+
+
+def test_last_sigmoid_layer_gradient_is_the_analytic_outer_product():
+    """Under sum loss, dL/dW_L = sigma'(z_L) h_{L-1}^T: every entry > 0 (the post's v1.0)."""
+    spec = preset("seed-v1.0").replace(dtype="float64")
+    model, x, target = prepare(spec)
+    h1 = torch.sigmoid(model.linears[0](x))
+    z2 = model.linears[1](h1)
+    s = torch.sigmoid(z2)
+    analytic = (s * (1 - s)).T @ h1
+    loss = compute_loss(spec, model(x), target)
+    loss.backward()
+    assert torch.allclose(model.linears[1].weight.grad, analytic, rtol=1e-12, atol=0)
+    assert bool((analytic > 0).all())
+
+
+# -- the post's findings, and its correction ------------------------------------------
+
+
+def test_v1_0_layer_2_all_positive():
+    layers = run_probe(preset("seed-v1.0")).layers
+    assert layers[1].weight_grad.pos == 1.0
+    assert 0.3 < layers[0].weight_grad.pos < 0.7
+
+
+def test_v1_1_layer_2_all_negative():
+    layers = run_probe(preset("seed-v1.1")).layers
+    assert layers[1].weight_grad.neg == 1.0
+
+
+def test_v2_0_rows_are_one_signed_although_layers_2_and_3_look_mixed():
+    layers = run_probe(preset("seed-v2.0")).layers
+    assert [layer.weight_grad.row_coherence for layer in layers[1:]] == [1.0, 1.0, 1.0]
+    assert layers[3].weight_grad.pos == 1.0
+    for layer in layers[1:3]:
+        assert 0.3 < layer.weight_grad.pos < 0.7  # what the post's histogram showed
+    assert layers[0].weight_grad.row_coherence == 0.0  # fed by the normal input
+
+
+def test_v3_0_tanh_rows_mix_signs():
+    layers = run_probe(preset("seed-v3.0")).layers
+    assert all(layer.weight_grad.row_coherence < 0.05 for layer in layers)
+    assert 0.3 < layers[3].weight_grad.pos < 0.7
+
+
+def test_sigmoid_stays_coherent_over_a_batch_as_notes_record():
+    spec = Spec(sizes=(100,) * 5, final_activation="none", loss="mse", batch_size=64, seed=0)
+    coherence = [layer.weight_grad.row_coherence for layer in run_probe(spec).layers]
+    assert coherence == [0.0, 0.84, 0.99, 1.0]
+    tanh = spec.replace(activation="tanh", batch_size=1)
+    assert all(layer.weight_grad.row_coherence == 0.0 for layer in run_probe(tanh).layers)
+
+
+def test_sum_loss_with_sigmoid_output_keeps_last_layer_one_signed_at_any_batch():
+    result = run_probe(preset("seed-v2.0").replace(batch_size=32))
+    assert result.layers[-1].weight_grad.pos == 1.0
+
+
+# -- the rest of the spec ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        "xavier-uniform",
+        "xavier-normal",
+        "kaiming-uniform",
+        "kaiming-normal",
+        "orthogonal",
+        "normal:0.01",
+    ],
+)
+def test_inits_change_weights_and_are_reproducible(init):
+    spec = Spec(sizes=(20, 30, 10), init=init)
+    torch.manual_seed(0)
+    a = build_model(spec)
+    torch.manual_seed(0)
+    b = build_model(spec)
+    assert torch.equal(a.linears[0].weight, b.linears[0].weight)
+    assert torch.count_nonzero(a.linears[0].bias) == 0
+    if init == "normal:0.01":
+        assert a.linears[0].weight.std().item() == pytest.approx(0.01, rel=0.1)
+    if init == "orthogonal":
+        w = a.linears[1].weight.double()  # 10x30: orthonormal rows, gain 1 for sigmoid
+        assert torch.allclose(w @ w.T, torch.eye(10, dtype=torch.float64), atol=1e-5)
+
+
+def test_inputs_and_losses():
+    spec = Spec(sizes=(50, 3), batch_size=200, input="uniform01", loss="cross-entropy")
+    torch.manual_seed(0)
+    x = draw_input(spec)
+    assert x.min() >= 0 and x.max() <= 1
+    assert draw_input(spec.replace(input="uniform11")).min() < 0
+    labels = draw_target(spec)
+    assert labels.dtype == torch.int64 and labels.max() < 3
+    result = run_probe(spec)
+    assert math.isfinite(result.loss) and result.loss > 0
+
+
+def test_no_bias_and_final_activation():
+    result = run_probe(
+        Spec(sizes=(8, 8, 8), bias=False, activation="relu", final_activation="none")
+    )
+    assert all(layer.bias_grad is None for layer in result.layers)
+    assert result.layers[0].activation.dead is not None
+    assert result.layers[1].activation_name == "identity"
+    assert result.layers[1].activation.dead is None
+
+
+def test_nonfinite_gradients_give_a_full_result_that_says_so():
+    result = run_probe(Spec(sizes=(4, 4, 2), init="normal:1e30", activation="identity"))
+    assert not result.finite
+    assert result.warnings
+    assert len(result.layers) == 2
+    json.loads(result.to_json())  # strict JSON still
