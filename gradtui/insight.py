@@ -23,15 +23,13 @@ def findings(result: ProbeResult) -> list[str]:
     mixed_but_coherent = [i for i in coherent if i not in one_signed]
     if coherent:
         notes.append(
-            f"Row coherence 100% in layer{_plural(coherent)} {_list(coherent)}: every neuron's "
-            "incoming weight gradients share one sign, so one step can only move all of them "
-            "up or all down (zig-zag updates)."
+            f"Row coherence 100% in layer{_plural(coherent)} {_list(coherent)}: each neuron's "
+            "incoming gradients share one sign, so its weights all move one way (zig-zag)."
         )
     if mixed_but_coherent:
         notes.append(
-            f"Layer{_plural(mixed_but_coherent)} {_list(mixed_but_coherent)} look zero-centred "
-            "in the histogram only because different neurons have deltas of different signs; "
-            "per neuron the signs are unified."
+            f"Layer{_plural(mixed_but_coherent)} {_list(mixed_but_coherent)} only look mixed: "
+            "neurons differ in sign, but within each neuron the sign is one."
         )
     if one_signed:
         notes.append(

@@ -26,6 +26,9 @@ VIEW_TITLES = {
     "flow": "gradient flow",
 }
 
+SHORT_TITLES = {"weight": "dL/dW", "bias": "dL/db", "activation": "output", "flow": "flow"}
+"""What a histogram of each view shows, short enough for a 38-column plot's title."""
+
 
 def stats_for(layer: LayerResult, view: str) -> TensorStats | None:
     if view == "weight":
@@ -43,10 +46,11 @@ def format_tick(value: float) -> str:
     return f"{value:.3g}"
 
 
-def draw_histogram(plt: Any, hist: Histogram, title: str, *, log: bool = False) -> None:
-    """Bars of the share of entries per bin, with 3-5 ticks of bin values below."""
+def draw_histogram(plt: Any, hist: Histogram, title: str, *, width: int, log: bool = False) -> None:
+    """Bars of the share of entries per bin, with ticks of bin values below that fit
+    `width` (the plot's width in characters)."""
     plt.clear_figure()
-    plt.title(title + (" - log % of entries" if log else " - % of entries"))
+    plt.title(title + (", log %" if log else ", %"))
     total = sum(hist.counts)
     bins = len(hist.counts)
     if total == 0:
@@ -63,32 +67,37 @@ def draw_histogram(plt: Any, hist: Histogram, title: str, *, log: bool = False) 
         heights = shares
     top = max(heights) or 1.0
     centers = list(range(bins))
-    plt.bar(centers, heights, width=1.0, marker="hd")
+    plt.bar(centers, heights, width=1.0, marker="sd")
     plt.xlim(-0.5, bins - 0.5)
     plt.ylim(0, top * 1.05)
-    ticks = _tick_positions(bins)
+    ticks = spaced_ticks(bins, width, label_width=9)
     plt.xticks(ticks, [format_tick(_bin_value(hist, t)) for t in ticks])
     if log:
         plt.yticks([], [])
 
 
-def draw_flow(plt: Any, layers: list[LayerResult], *, log: bool = True) -> None:
+def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = True) -> None:
     """Bars of ||dL/dW|| per layer on a log10 scale: vanishing or exploding gradients."""
     plt.clear_figure()
     plt.title("gradient flow: log10 ||dL/dW|| per layer" if log else "||dL/dW|| per layer")
     norms = [layer.weight_grad.norm for layer in layers]
-    labels = [str(layer.index) for layer in layers]
+    positions = list(range(len(layers)))
     if log:
         values = [math.log10(n) if n > 0 and math.isfinite(n) else -20.0 for n in norms]
-        bottom = min(values) - 1
-        plt.bar(labels, [v - bottom for v in values], marker="hd")
+        # Bars rise from one decade below the smallest norm; ticks at whole decades.
+        bottom = math.floor(min(values)) - 1
         top = max(values) - bottom
-        plt.ylim(0, top * 1.05 or 1)
-        ticks = sorted({round(bottom + top * f, 1) for f in (0.0, 0.5, 1.0)})
-        plt.yticks([t - bottom for t in ticks], [f"1e{t:.1f}" for t in ticks])
+        plt.bar(positions, [v - bottom for v in values], marker="sd")
+        plt.ylim(0, top * 1.05)
+        decades = range(bottom, math.floor(max(values)) + 1)
+        step = max(1, len(decades) // 5)
+        ticks = list(decades)[::step]
+        plt.yticks([t - bottom for t in ticks], [f"1e{t}" for t in ticks])
     else:
-        plt.bar(labels, norms, marker="hd")
+        plt.bar(positions, norms, marker="sd")
         plt.ylim(0, max(norms) * 1.05 or 1)
+    ticks = spaced_ticks(len(layers), width, label_width=len(str(len(layers))))
+    plt.xticks(ticks, [str(layers[t].index) for t in ticks])
     plt.xlabel("layer")
 
 
@@ -97,7 +106,14 @@ def _bin_value(hist: Histogram, position: float) -> float:
     return (hist.edges[i] + hist.edges[i + 1]) / 2
 
 
-def _tick_positions(bins: int) -> list[int]:
-    if bins <= 3:
-        return list(range(bins))
-    return sorted({0, bins // 4, bins // 2, (3 * bins) // 4, bins - 1})
+def spaced_ticks(count: int, width: int, *, label_width: int) -> list[int]:
+    """Up to 5 evenly spread positions out of `count` whose labels cannot overlap.
+
+    plotext drops overlapping tick labels in an order that follows Python's string hash,
+    so overlapping labels would make the same plot differ from one process to the next.
+    """
+    room = max(1, width - 10)  # the y axis and its labels take the rest
+    most = max(1, min(5, count, room // (label_width + 3)))
+    if most == 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})

@@ -40,9 +40,8 @@ def sign_table(result: ProbeResult, width: int) -> Table:
     shown = table.columns(width)
     for i in shown:
         header = table.COLUMNS[i][0]
-        grid.add_column(
-            header, justify="left" if header in ("shape", "act") else "right", no_wrap=True
-        )
+        justify = "left" if header in table.LEFT_ALIGNED else "right"
+        grid.add_column(header, justify=justify, no_wrap=True)
     for cells in table.rows(result):
         grid.add_row(*(Text(cells[i].text, style=STYLES[cells[i].tag]) for i in shown))
     return grid
@@ -57,7 +56,7 @@ def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[str]
         if not color:
             figure.theme("clear")
         title = f"layer {layer.index} weight gradient ({layer.out_features}x{layer.in_features})"
-        draw_histogram(figure, layer.weight_grad.hist, title)
+        draw_histogram(figure, layer.weight_grad.hist, title, width=width)
         blocks.append(figure.build())
     return blocks
 

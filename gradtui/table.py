@@ -28,15 +28,23 @@ COLUMNS = (
 """(header, meaning) of each column, in order."""
 
 WIDE_ONLY = {"mean", "std"}
-"""Columns left out where the screen is narrower than WIDE_WIDTH."""
+"""Columns left out where the space is narrower than WIDE_WIDTH."""
 WIDE_WIDTH = 110
+NARROW_WIDTH = 72
+STORY_ORDER = ("layer", "+", "-", "row coh", "sat/dead", "|g|/|w|", "|g|", "0", "shape", "act")
+"""Column order where even the short table does not fit: the story's columns first, so
+they stay in view and the rest scroll."""
+LEFT_ALIGNED = {"shape", "act"}
 
 
 def columns(width: int) -> list[int]:
-    """Indexes of the columns that fit a screen `width` characters wide."""
-    return [
-        i for i, (header, _) in enumerate(COLUMNS) if width >= WIDE_WIDTH or header not in WIDE_ONLY
-    ]
+    """Indexes of the columns to show in a space `width` characters wide, in order."""
+    headers = [header for header, _ in COLUMNS]
+    if width >= WIDE_WIDTH:
+        return list(range(len(COLUMNS)))
+    if width >= NARROW_WIDTH:
+        return [i for i, header in enumerate(headers) if header not in WIDE_ONLY]
+    return [headers.index(header) for header in STORY_ORDER]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,268 @@
+"""The gradtui app: configure on the left, run with `r`, see every layer on the right.
+
+torch is imported only inside workers, so the first screen paints at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+from textual.worker import get_current_worker
+
+from gradtui.insight import findings
+from gradtui.plots import VIEW_TITLES, VIEWS
+from gradtui.result import ProbeResult
+from gradtui.spec import PRESETS, Spec, SpecError
+from gradtui.table import number
+from gradtui.tui.commands import gradtui_commands
+from gradtui.tui.messages import DeviceKnown, ProbeFailed, ProbeFinished
+from gradtui.tui.screens.help import HelpScreen
+from gradtui.tui.widgets.config import LABELS, ConfigPane
+from gradtui.tui.widgets.plots import HistogramGrid
+from gradtui.tui.widgets.sign_table import SignTable
+
+
+class GradApp(App[None]):
+    """Keyboard-driven exploration of back-propagated gradients."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "gradtui"
+
+    BINDINGS = [
+        Binding("r", "run", "Run", id="run"),
+        Binding("ctrl+r", "run", "Run", show=False, priority=True, id="run.anywhere"),
+        Binding("v", "view", "View", id="view.next"),
+        Binding("w", "view('weight')", "Weight gradients", show=False, id="view.weight"),
+        Binding("b", "view('bias')", "Bias gradients", show=False, id="view.bias"),
+        Binding("a", "view('activation')", "Activations", show=False, id="view.activation"),
+        Binding("f", "view('flow')", "Gradient flow", show=False, id="view.flow"),
+        Binding("l", "toggle_log", "Log", id="toggle.log"),
+        Binding("c", "toggle_config", "Config", id="toggle.config"),
+        Binding("e", "export", "Export", id="export"),
+        Binding("s", "screenshot", "SVG", id="screenshot"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("escape", "leave_field", "Leave field", show=False, id="leave-field"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self, spec: Spec, *, output_dir: Path | None = None, deterministic: bool = False
+    ) -> None:
+        super().__init__()
+        self.initial_spec = spec
+        self.output_dir = output_dir or Path.cwd()
+        """Where `e` and `s` write their files."""
+        self.deterministic = deterministic
+        """Draw nothing that varies between runs or machines (device, timings, blinking
+        cursor, animation): for snapshots and the screenshots in README."""
+        if deterministic:
+            self.animation_level = "none"
+        self.result: ProbeResult | None = None
+        """The last good result: stays on screen when a run fails or is refused."""
+        self.view = "weight"
+        self.log_counts = False
+        self.runs_started = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="body"):
+            yield ConfigPane(self.initial_spec, id="config")
+            with Vertical(id="results"):
+                yield Static("Press r to run the probe.", id="status")
+                yield SignTable(id="sign-table")
+                yield Static("", id="findings")
+                yield HistogramGrid(id="histograms")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self._spec_summary(self.initial_spec)
+        self.query_one("#findings").display = False
+        self.query_one(SignTable).show(None)
+        if self.deterministic:
+            for field in self.query(Input):
+                field.cursor_blink = False
+        self.call_after_refresh(self.warm_up)
+
+    # -- workers --------------------------------------------------------------------
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def warm_up(self) -> None:
+        """Load torch after the first paint, and learn the default device."""
+        from gradtui.lab import resolve_device
+
+        self.post_message(DeviceKnown(str(resolve_device("auto"))))
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def probe(self, spec: Spec, started: float) -> None:
+        """One probe; a newer run cancels this one, whose result is then dropped."""
+        worker = get_current_worker()
+        from gradtui.lab import Cancelled, run_probe
+
+        try:
+            result = run_probe(spec, cancel=worker.cancelled_event)
+        except Cancelled:
+            return
+        except SpecError as error:
+            self.post_message(
+                ProbeFailed(f"{LABELS.get(error.field, error.field)}: {error.reason}")
+            )
+            return
+        except Exception as error:  # anything at all: the app reports it and lives on
+            first_line = (str(error).splitlines() or [""])[0]
+            self.post_message(ProbeFailed(f"{type(error).__name__}: {first_line}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(ProbeFinished(result, time.perf_counter() - started))
+
+    # -- messages -------------------------------------------------------------------
+
+    def on_device_known(self, message: DeviceKnown) -> None:
+        if not self.deterministic:
+            self.title = f"gradtui [{message.device}]"
+
+    async def on_probe_finished(self, message: ProbeFinished) -> None:
+        self.result = message.result
+        with self.batch_update():
+            self.query_one(SignTable).show(message.result)
+            await self._show_plots()
+            notes = findings(message.result)
+            panel = self.query_one("#findings", Static)
+            panel.update("\n".join("* " + note for note in notes))
+            panel.display = bool(notes)
+            timing = "" if self.deterministic else f" in {message.elapsed * 1000:.0f} ms"
+            where = "" if self.deterministic else f" on {message.result.device}"
+            self._status(f"Ran{timing}{where}: {self._result_summary(message.result)}")
+            self.query_one(HistogramGrid).loading = False
+        if not message.result.finite:
+            self.notify(message.result.warnings[0], title="Non-finite values", severity="warning")
+
+    def on_probe_failed(self, message: ProbeFailed) -> None:
+        self.query_one(HistogramGrid).loading = False
+        kept = "; the last result stays on screen" if self.result else ""
+        self._status(f"Probe failed: {message.reason}{kept}", error=True)
+        self.notify(message.reason, title="Probe failed", severity="error")
+
+    @on(ConfigPane.SpecChanged)
+    def _spec_changed(self, event: ConfigPane.SpecChanged) -> None:
+        if event.error is not None:
+            label = LABELS.get(event.error.field, event.error.field)
+            self._status(f"Invalid {label}: {event.error.reason}", error=True)
+        elif event.spec is not None:
+            self.sub_title = self._spec_summary(event.spec)
+            self._status("Press r to run" + (" again." if self.result else " the probe."))
+
+    @on(ConfigPane.RunRequested)
+    def _run_requested(self) -> None:
+        self.action_run()
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        pane = self.query_one(ConfigPane)
+        if pane.errors:
+            name, reason = next(iter(pane.errors.items()))
+            message = f"{LABELS.get(name, name)}: {reason}"
+            self._status(f"Not run, invalid {message}", error=True)
+            self.notify(message, title="Not run: invalid configuration", severity="error")
+            return
+        self.runs_started += 1
+        self.query_one(HistogramGrid).loading = True
+        self._status("Running...")
+        self.probe(pane.spec, time.perf_counter())
+
+    async def action_view(self, view: str | None = None) -> None:
+        self.view = view or VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        await self._show_plots()
+        if self.result is not None:
+            self._status(self._result_summary(self.result))
+
+    async def action_toggle_log(self) -> None:
+        self.log_counts = not self.log_counts
+        await self._show_plots()
+
+    def action_toggle_config(self) -> None:
+        pane = self.query_one(ConfigPane)
+        pane.display = not pane.display
+        if not pane.display and pane.has_focus_within:
+            self.query_one(SignTable).focus()
+
+    def action_leave_field(self) -> None:
+        self.query_one(SignTable).focus()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        if self.result is None:
+            self.notify("Nothing to export yet: press r to run.", severity="warning")
+            return
+        path = self._free_path("gradtui-result", "json")
+        try:
+            path.write_text(self.result.to_json() + "\n", encoding="utf-8")
+        except OSError as error:
+            self.notify(f"Cannot write {path}: {error.strerror}", severity="error")
+            return
+        self._status(f"Exported JSON to {path}")
+        self.notify(str(path), title="Exported JSON")
+
+    def action_screenshot(self) -> None:
+        path = self._free_path("gradtui-screen", "svg")
+        self.save_screenshot(filename=path.name, path=str(path.parent))
+        self._status(f"Saved screenshot to {path}")
+        self.notify(str(path), title="Saved SVG")
+
+    def load_preset(self, name: str) -> None:
+        pane = self.query_one(ConfigPane)
+        pane.load(PRESETS[name].spec.replace(device=pane.spec.device))
+
+    def set_field_and_run(self, name: str, text: str) -> None:
+        self.query_one(ConfigPane).set_field(name, text)
+        self.action_run()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from gradtui_commands(self)
+
+    # -- helpers --------------------------------------------------------------------
+
+    async def _show_plots(self) -> None:
+        if self.result is not None:
+            await self.query_one(HistogramGrid).show(
+                self.result.layers, self.view, log=self.log_counts
+            )
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+    def _result_summary(self, result: ProbeResult) -> str:
+        log = ", log" if self.log_counts and self.view != "flow" else ""
+        return f"{VIEW_TITLES[self.view]}{log} | {result.spec.loss} loss {number(result.loss)}"
+
+    @staticmethod
+    def _spec_summary(spec: Spec) -> str:
+        return (
+            f"{spec.field_text('sizes')} {spec.activation} | {spec.loss} | batch {spec.batch_size}"
+            f" | seed {spec.seed}"
+        )
+
+    def _free_path(self, stem: str, suffix: str) -> Path:
+        n = 1
+        while (path := self.output_dir / f"{stem}-{n}.{suffix}").exists():
+            n += 1
+        return path
+
+
+def make_app(spec: Spec | None = None, **options) -> GradApp:
+    """The one factory for the CLI and the tests."""
+    return GradApp(spec or Spec(), **options)

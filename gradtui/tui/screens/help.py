@@ -1,0 +1,64 @@
+"""The help screen: every key, and what each statistic means in plain words."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+from gradtui import table
+
+EXPLANATION = """\
+## What the figures mean
+
+For a Linear layer `z = W x + b`, the gradient of one weight is
+`dL/dW[j,i] = delta_j * x_i`, where `delta_j = dL/dz_j` is neuron j's error signal.
+
+- **+ / - / 0**: the share of the layer's weight gradients that are positive, negative
+  or exactly zero. A layer that is 100.0% one sign can only move all its weights one way.
+- **row coh** (row coherence): the share of neurons whose incoming weight gradients all
+  share one sign. **Why sigmoid makes it 100%**: a sigmoid's outputs are all positive,
+  so for one sample every `x_i > 0`, and row j of the gradient is `delta_j` times
+  positive numbers: one sign per neuron. The neuron's weights can only all grow or all
+  shrink in a step, so reaching a target that needs some up and some down takes a
+  zig-zag path. A whole-layer histogram hides this (different neurons have deltas of
+  different signs, so the layer looks mixed); row coherence shows it. tanh is
+  zero-centred: its outputs have both signs, and row coherence falls to about 0%.
+  Over a batch, a row mixes signs only where samples' deltas disagree.
+- **|g|** and **|g|/|w|**: the gradient's size, and its size relative to the weights
+  (how far a plain SGD step would move them). Falling from layer to layer toward the
+  input means vanishing gradients; the gradient-flow view plots it on a log scale.
+- **sat/dead**: units stuck where the activation is flat (sigmoid below 0.03 or above
+  0.97, |tanh| above 0.97) pass back almost no gradient; ReLU outputs that are exactly 0
+  pass back none.
+- **NaN/Inf**: non-finite entries are counted and left out of every other figure.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and statistics; any of escape, q or ? closes it."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Markdown(self._keys() + "\n" + EXPLANATION + self._columns())
+
+    def _keys(self) -> str:
+        lines = ["# gradtui help", "", "## Keys", ""]
+        for binding in self.app.BINDINGS:
+            if isinstance(binding, Binding) and binding.description:
+                keys = binding.key.replace("question_mark", "?").replace(",", " or ")
+                lines.append(f"- `{keys}`: {binding.description}")
+        lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs")
+        lines.append("- `ctrl+p`: command palette: presets, views, activations, actions")
+        return "\n".join(lines) + "\n"
+
+    def _columns(self) -> str:
+        lines = ["", "## Table columns", ""]
+        lines += [f"- `{header}`: {meaning}" for header, meaning in table.COLUMNS]
+        return "\n".join(lines) + "\n"

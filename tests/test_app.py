@@ -1,0 +1,248 @@
+"""Pilot tests: the app's behaviour, driven by keys as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from textual.widgets import Input, Select
+
+import gradtui.lab
+from gradtui.lab import Cancelled
+from gradtui.spec import preset
+from gradtui.tui.app import make_app
+from gradtui.tui.screens.help import HelpScreen
+from gradtui.tui.widgets.config import ConfigPane
+from gradtui.tui.widgets.plots import FlowPlot, LayerPlot
+from gradtui.tui.widgets.sign_table import SignTable
+
+real_run_probe = gradtui.lab.run_probe
+
+
+def app_for(name: str = "seed-v2.0", tmp_path=None, **changes):
+    spec = preset(name).replace(device="cpu", **changes)
+    return make_app(spec, output_dir=tmp_path, deterministic=True)
+
+
+async def run_and_wait(pilot, *keys: str) -> None:
+    await pilot.press(*keys)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def status_text(app) -> str:
+    return str(app.query_one("#status").render())
+
+
+def test_app_module_does_not_import_torch():
+    code = "import sys, gradtui.__main__, gradtui.tui.app; print('torch' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
+
+
+async def test_r_runs_and_the_table_shows_the_correction():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.result is None
+        await run_and_wait(pilot, "escape", "r")
+        assert app.result is not None
+        table = app.query_one(SignTable)
+        assert table.row_count == 4
+        coherence = [str(table.get_row_at(i)[table.get_column_index("row coh")]) for i in range(4)]
+        assert coherence == ["0.0%", "100.0%", "100.0%", "100.0%"]
+        positive = str(table.get_row_at(3)[table.get_column_index("+")])
+        assert positive == "100.0%"
+        assert len(app.query(LayerPlot)) == 4
+        findings = str(app.query_one("#findings").render())
+        assert "Row coherence 100% in layers 2-4" in findings
+
+
+async def test_editing_a_field_changes_the_spec_and_tanh_removes_coherence():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ConfigPane)
+        app.query_one("#field-activation", Select).value = "tanh"
+        await pilot.pause()
+        assert pane.spec.activation == "tanh"
+        assert pane.query_one("#field-preset", Select).value == "seed-v3.0"
+        sizes = app.query_one("#field-sizes", Input)
+        sizes.focus()
+        sizes.value = ""
+        await pilot.press(*"100,50,50,10")
+        await pilot.pause()
+        assert pane.spec.sizes == (100, 50, 50, 10)
+        assert pane.query_one("#field-preset", Select).value is Select.NULL
+        await run_and_wait(pilot, "enter")  # enter in a field runs
+        assert [layer.out_features for layer in app.result.layers] == [50, 50, 10]
+        assert all(layer.weight_grad.row_coherence < 0.1 for layer in app.result.layers)
+
+
+async def test_invalid_field_is_marked_and_a_run_is_refused_keeping_the_last_result():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_and_wait(pilot, "escape", "r")
+        good = app.result
+        sizes = app.query_one("#field-sizes", Input)
+        sizes.focus()
+        await pilot.press("end", "backspace", "backspace", "backspace", "0")
+        await pilot.pause()
+        error = app.query_one("#error-sizes")
+        assert error.display
+        assert "every size must be a positive integer, got 0" in str(error.render())
+        assert sizes.has_class("-invalid")
+        assert "Invalid sizes" in status_text(app)
+        await run_and_wait(pilot, "ctrl+r")
+        assert app.result is good
+        assert "Not run, invalid sizes" in status_text(app)
+        assert sizes.value == "100,100,100,100,0"  # what the user typed is kept
+        await pilot.press("backspace", "7")
+        await pilot.pause()
+        assert not error.display
+        assert app.query_one(ConfigPane).spec.sizes[-1] == 7
+
+
+async def test_batch_of_zero_and_unknown_init_are_marked():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ConfigPane)
+        pane.set_field("batch_size", "0")
+        pane.set_field("init", "he")
+        await pilot.pause()
+        assert set(pane.errors) == {"batch_size", "init"}
+        assert "allowed: default, xavier-uniform" in pane.errors["init"]
+
+
+async def test_a_second_run_cancels_the_first_and_keys_answer_meanwhile(monkeypatch):
+    started = threading.Event()
+    calls = []
+
+    def slow_probe(spec, cancel=None):
+        calls.append(spec)
+        if len(calls) == 1:
+            started.set()
+            for _ in range(500):  # up to 5 s unless cancelled
+                if cancel.is_set():
+                    raise Cancelled
+                time.sleep(0.01)
+        return real_run_probe(spec, cancel)
+
+    monkeypatch.setattr(gradtui.lab, "run_probe", slow_probe)
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("escape", "r")
+        assert started.wait(5)
+        await pilot.press("f")  # handled while the slow probe runs
+        assert app.view == "flow"
+        await pilot.press("c")
+        assert not app.query_one(ConfigPane).display
+        assert app.result is None  # the slow probe is still running
+        first = next(iter(app.workers))
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert first.is_cancelled
+        assert len(calls) == 2
+        assert app.result is not None and app.result.spec is calls[1]
+        assert "Ran" in status_text(app)
+
+
+async def test_views_switch_by_key():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_and_wait(pilot, "escape", "r")
+        grid = app.query_one("#plot-grid")
+        flow = app.query_one(FlowPlot)
+        for key, view in [("b", "bias"), ("a", "activation"), ("f", "flow"), ("w", "weight")]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.view == view
+            assert flow.display == (view == "flow")
+            assert grid.display == (view != "flow")
+        await pilot.press("v")
+        assert app.view == "bias"
+        titles = [plot._title for plot in app.query(LayerPlot)]
+        assert titles[0] == "L1 100x100 dL/db"
+        await pilot.press("l")
+        assert app.log_counts and app.query(LayerPlot).first()._log
+
+
+async def test_export_and_screenshot_write_named_files(tmp_path):
+    app = app_for(tmp_path=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("escape", "e")
+        assert not list(tmp_path.iterdir())  # nothing to export yet
+        await run_and_wait(pilot, "r")
+        await pilot.press("e")
+        path = tmp_path / "gradtui-result-1.json"
+        assert json.loads(path.read_text()) == json.loads(app.result.to_json())
+        assert str(path) in status_text(app)
+        await pilot.press("e")
+        assert (tmp_path / "gradtui-result-2.json").exists()
+        await pilot.press("s")
+        svg = tmp_path / "gradtui-screen-1.svg"
+        assert svg.read_text().startswith("<svg")
+
+
+async def test_errors_in_the_worker_are_reported_and_the_app_lives(monkeypatch):
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_and_wait(pilot, "escape", "r")
+        good = app.result
+
+        def out_of_memory(spec, cancel=None):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB\ndetails")
+
+        monkeypatch.setattr(gradtui.lab, "run_probe", out_of_memory)
+        await run_and_wait(pilot, "r")
+        assert app.is_running
+        assert app.result is good
+        text = status_text(app)
+        assert "Probe failed: RuntimeError: CUDA out of memory. Tried to allocate 20.00 GiB" in text
+        assert any("CUDA out of memory" in n.message for n in app._notifications)
+
+
+async def test_a_spec_too_big_for_memory_is_refused_by_the_worker():
+    app = app_for(sizes=(100000, 100000, 100000), batch_size=1000000)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_and_wait(pilot, "escape", "r")
+        assert app.result is None
+        assert "Probe failed: sizes: this spec needs about" in status_text(app)
+
+
+async def test_help_explains_row_coherence_and_closes():
+    app = app_for()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("escape", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        markdown = app.screen.query_one("Markdown")
+        source = markdown.source
+        assert "Why sigmoid makes it 100%" in source
+        assert "`r`: Run" in source and "`q`: Quit" in source
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_loads_a_preset():
+    app = app_for("seed-v2.0")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"seed-v3.0")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(ConfigPane).spec.activation == "tanh"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_layout_uses_the_width(size):
+    app = app_for()
+    async with app.run_test(size=size) as pilot:
+        await run_and_wait(pilot, "escape", "r")
+        grid = app.query_one("#plot-grid")
+        columns = grid.styles.grid_size_columns
+        assert columns == (1 if size[0] == 80 else 4)

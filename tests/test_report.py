@@ -1,0 +1,66 @@
+"""The shared plotting and table code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gradtui import table
+from gradtui.plots import spaced_ticks
+
+DRAW = """
+import hashlib
+from textual_plotext.plot import Plot
+from gradtui.plots import draw_histogram
+from gradtui.result import Histogram
+edges = [1.4e-3 * (i - 25) / 25 for i in range(51)]
+counts = [(i * 37) % 50 for i in range(50)]
+out = []
+for width in (30, 38, 44, 60, 80, 100):
+    plot = Plot()
+    draw_histogram(plot, Histogram(edges, counts), "t", width=width)
+    plot.plotsize(width, 12)
+    plot._set_size(width, 12)
+    out.append(hashlib.md5(plot.build().encode()).hexdigest())
+print(" ".join(out))
+"""
+
+
+def test_histograms_draw_the_same_whatever_the_hash_seed():
+    """plotext drops overlapping tick labels in hash order; ours never overlap."""
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        run = subprocess.run(
+            [sys.executable, "-c", DRAW],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+        )
+        outputs.add(run.stdout)
+    assert len(outputs) == 1
+
+
+def test_spaced_ticks_leave_room_for_their_labels():
+    assert spaced_ticks(50, 100, label_width=9) == [0, 12, 24, 37, 49]
+    assert spaced_ticks(50, 40, label_width=9) == [0, 49]
+    assert spaced_ticks(3, 100, label_width=1) == [0, 1, 2]
+    assert spaced_ticks(50, 5, label_width=9) == [0]
+
+
+def test_table_columns_follow_the_width():
+    headers = [h for h, _ in table.COLUMNS]
+    assert [headers[i] for i in table.columns(200)] == headers
+    narrow = [headers[i] for i in table.columns(80)]
+    assert "mean" not in narrow and narrow[:3] == ["layer", "shape", "act"]
+    tiny = [headers[i] for i in table.columns(40)]
+    assert tiny[:4] == ["layer", "+", "-", "row coh"]
+
+
+def test_percentages_have_one_decimal():
+    assert table.percent(1.0) == "100.0%"
+    assert table.percent(0.0) == "0.0%"
+    assert table.percent(0.84) == "84.0%"
+    assert table.percent(None) == "-"
+    assert table.number(6.12e-4) == "6.12e-04"
+    assert table.number(0.275) == "0.275"

@@ -1,0 +1,61 @@
+"""Snapshots of the rendered screens: fixed seeds and sizes, no clocks, no device names."""
+
+from __future__ import annotations
+
+import pytest
+
+from gradtui.spec import PRESETS, preset
+from gradtui.tui.app import make_app
+
+
+def app_for(name: str = "seed-v2.0", **changes):
+    return make_app(preset(name).replace(device="cpu", **changes), deterministic=True)
+
+
+def after(*keys: str):
+    """A run_before that presses `keys` and waits until every worker is done."""
+
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_first_screen(snap_compare, size):
+    assert snap_compare(app_for(), terminal_size=size, run_before=after())
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_after_a_run(snap_compare, name):
+    assert snap_compare(app_for(name), terminal_size=(120, 40), run_before=after("escape", "r"))
+
+
+def test_80x24_after_a_run(snap_compare):
+    assert snap_compare(app_for(), terminal_size=(80, 24), run_before=after("escape", "r"))
+
+
+@pytest.mark.parametrize("key", ["b", "a", "f", "l"])
+def test_views(snap_compare, key):
+    assert snap_compare(app_for(), terminal_size=(120, 40), run_before=after("escape", "r", key))
+
+
+def test_help_screen(snap_compare):
+    assert snap_compare(
+        app_for(), terminal_size=(100, 34), run_before=after("escape", "question_mark")
+    )
+
+
+def test_invalid_field(snap_compare):
+    async def run_before(pilot) -> None:
+        await after("escape", "r")(pilot)
+        pilot.app.query_one("#field-sizes").value = "100,0,abc"
+        await pilot.pause()
+
+    assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
