@@ -14,6 +14,12 @@ from reference import assert_matches, reference_stats
 from gradtui.lab.stats import CHUNK_ELEMENTS, collect, norm, summarize
 
 
+@pytest.fixture(autouse=True)
+def both_paths(stats_path):
+    """Every test here runs on the fused kernels and on the eager torch path."""
+    return stats_path
+
+
 def stats_of(x: torch.Tensor, bins: int = 50, **kwargs):
     (result,), _ = collect([summarize(x, bins, **kwargs)])
     return result
@@ -149,10 +155,13 @@ def test_counts_beyond_float32_integer_range_stay_exact():
 
 
 def test_norm_accumulates_in_float64():
+    """A float32 accumulator is off by ~6e-4 here; float64 by float64 rounding only."""
     x = torch.full((2**22,), 0.1, dtype=torch.float32)
     expected = math.sqrt(2**22 * float(np.float32(0.1)) ** 2)
     _, (value,) = collect([], [norm(x)])
-    assert math.isclose(value, expected, rel_tol=1e-12)
+    assert math.isclose(value, expected, rel_tol=1e-9)
+    float32_error = abs(float(x.norm()) - expected) / expected
+    assert float32_error > 1e-6  # the failure this guards against is real
 
 
 def test_saturation_thresholds():

@@ -7,7 +7,7 @@ import threading
 import torch
 from torch import Tensor
 
-from gradtui.lab import stats
+from gradtui.lab import kernels, stats
 from gradtui.lab.device import check_fits, resolve_device
 from gradtui.lab.model import MLP, build_model, compute_loss, draw_input, draw_target
 from gradtui.result import LayerResult, ProbeResult
@@ -39,6 +39,7 @@ def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
         if cancel is not None and cancel.is_set():
             raise Cancelled
 
+    kernels.warm_up()  # in the background; this probe uses them only if already compiled
     device = resolve_device(spec.device)
     check_fits(spec, device)
     model, x, target = prepare(spec)

@@ -20,9 +20,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from gradtui.lab import kernels
 from gradtui.result import Histogram, TensorStats
 
 CHUNK_ELEMENTS = 1 << 18
@@ -64,6 +66,67 @@ def summarize(
     dead: report the fraction of exact zeros as `dead` (ReLU outputs).
     """
     x = x.detach()
+    fused = _summarize_fused(x, bins, rows=rows, saturation=saturation, dead=dead)
+    if fused is not None:
+        return fused
+    return _summarize_eager(x, bins, rows=rows, saturation=saturation, dead=dead)
+
+
+def _summarize_fused(
+    x: Tensor, bins: int, *, rows: bool, saturation: str | None, dead: bool
+) -> Summary | None:
+    """The CPU path through the fused kernels; None where it does not apply (not on the
+    CPU, not float32/64, empty, kernels not compiled yet, or NaN/Inf present)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    compiled = kernels.ready()
+    if compiled is None or x.numel() == 0:
+        return None
+    rows = rows and x.dim() >= 2
+    matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
+    array = matrix.contiguous().numpy()
+    per_row = np.empty((array.shape[0], 5))
+    compiled.row_pass(array, per_row)
+    total = float(per_row[:, 2].sum())
+    if not math.isfinite(total):  # NaN or Inf inside: the eager path masks them out
+        return None
+    lo, hi = float(per_row[:, 0].min()), float(per_row[:, 1].max())
+    numel = array.size
+    left, right = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    blocks = max(1, min(array.shape[0], 8))
+    counts, m2 = compiled.hist_pass(array, left, bins / (right - left), bins, total / numel, blocks)
+    counts[bins - 1] += counts[bins]  # the maximum sits on the last edge: last bin
+    positive, negative = per_row[:, 3] > 0, per_row[:, 4] > 0
+    saturated = _saturated(x, saturation) if saturation else 0
+    scalars = torch.tensor(
+        [
+            numel,
+            numel,
+            per_row[:, 3].sum(),
+            per_row[:, 4].sum(),
+            total,
+            lo,
+            hi,
+            m2,
+            np.count_nonzero(positive ^ negative) if rows else 0,
+            np.count_nonzero(positive | negative) if rows else 0,
+            saturated,
+        ],
+        dtype=torch.float64,
+    )
+    return Summary(scalars, torch.from_numpy(counts[:bins]), rows, saturation, dead)
+
+
+def _saturated(x: Tensor, saturation: str) -> int:
+    if saturation == "sigmoid":
+        return int(torch.count_nonzero((x < 1 - SATURATION) | (x > SATURATION)))
+    return int(torch.count_nonzero(x.abs() > SATURATION))
+
+
+def _summarize_eager(
+    x: Tensor, bins: int, *, rows: bool, saturation: str | None, dead: bool
+) -> Summary:
+    """Plain torch ops, on any device, masking NaN/Inf; the host never waits here."""
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
     device = x.device
@@ -150,6 +213,15 @@ def _chunks(matrix: Tensor) -> list[Tensor]:
 def norm(x: Tensor) -> Tensor:
     """Frobenius norm accumulated in float64, as a 0-d device tensor."""
     x = x.detach()
+    compiled = kernels.ready()
+    if (
+        compiled is not None
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+    ):
+        matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
+        square_sum = compiled.square_sum(matrix.contiguous().numpy())
+        return torch.tensor(square_sum, dtype=torch.float64).sqrt()
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for chunk in x.reshape(-1).split(CHUNK_ELEMENTS):
         values = chunk.to(torch.float64)

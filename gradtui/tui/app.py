@@ -95,10 +95,12 @@ class GradApp(App[None]):
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self) -> None:
-        """Load torch after the first paint, and learn the default device."""
-        from gradtui.lab import resolve_device
+        """Load torch after the first paint, learn the default device, then compile the
+        fused statistics kernels (the probes use plain torch until they are ready)."""
+        from gradtui.lab import kernels, resolve_device
 
         self.post_message(DeviceKnown(str(resolve_device("auto"))))
+        kernels.warm_up()
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def probe(self, spec: Spec, started: float) -> None:
