@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,6 +233,8 @@ class Spec:
 
     @classmethod
     def load(cls, path: str | Path) -> Spec:
+        import tomllib  # only here: kept off the start-up path
+
         try:
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as error:

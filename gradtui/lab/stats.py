@@ -1,18 +1,23 @@
 """Tensor statistics, computed on the tensor's own device.
 
-`summarize` queues every figure of one tensor as device tensors without waiting for the
-device; `collect` moves all queued summaries to the host in one transfer and turns them
-into `TensorStats`. So a probe waits for the device once, however many layers it has.
+`summarize` queues every figure of one tensor without waiting for the device; `collect`
+moves all queued summaries to the host in one transfer and turns them into
+`TensorStats`. So a probe waits for the device once, however many layers it has.
+
+Two paths give the same figures (the tests hold both to one float64 reference):
+- fused (CPU, float32/float64, all finite): torch's aminmax, then the numba kernels of
+  kernels.py, three reads of the tensor in all;
+- eager (any device, any dtype, NaN/Inf, or before the kernels are compiled): plain torch
+  ops over row chunks, with no host synchronisation.
 
 Exactness (each point was measured to fail in the obvious implementation):
-- counts are integers from `bincount` (int64), never `histc`, whose float32 bins stop
-  counting at 2^24 and whose half/bfloat16 bins stop far earlier;
-- sums and squared deviations accumulate in float64, chunk by chunk, and the variance is
-  the two-pass sum of squared deviations from the mean, not E[x^2] - E[x]^2, which loses
-  every digit when |mean| >> std (post-sigmoid activations);
+- counts are integers (int64 bincount or kernel counters), never `histc`, whose float32
+  bins stop counting at 2^24 and whose half/bfloat16 bins stop far earlier;
+- sums and squares accumulate in float64, and the variance comes from deviations (from
+  the mean, or from a pivot inside the range), never E[x^2] - E[x]^2, which loses every
+  digit when |mean| >> std (post-sigmoid activations);
 - NaN/Inf are counted once and masked out of every other figure;
 - min == max, empty tensors and single entries have their own well-defined answers.
-Work is done in chunks of rows so that no temporary is as large as the tensor.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from gradtui.lab import kernels
 from gradtui.result import Histogram, TensorStats
 
 CHUNK_ELEMENTS = 1 << 18
-"""Elements per chunk: big enough to amortise op overhead, small enough to stay in cache."""
+"""Elements per chunk on the CPU: big enough to amortise op overhead, small enough that
+the temporaries stay in cache."""
+DEVICE_CHUNK_ELEMENTS = 1 << 24
+"""Elements per chunk on an accelerator, where each op is a kernel launch."""
 
 SATURATION = 0.97
 """|tanh| above, or sigmoid outside [1 - SATURATION, SATURATION], counts as saturated."""
@@ -82,29 +90,32 @@ def _summarize_fused(
     compiled = kernels.ready()
     if compiled is None or x.numel() == 0:
         return None
+    low, high = torch.aminmax(x)
+    lo, hi = float(low), float(high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or Inf: the eager path masks
+        return None
     rows = rows and x.dim() >= 2
     matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
     array = matrix.contiguous().numpy()
-    per_row = np.empty((array.shape[0], 5))
-    compiled.row_pass(array, per_row)
-    total = float(per_row[:, 2].sum())
-    if not math.isfinite(total):  # NaN or Inf inside: the eager path masks them out
-        return None
-    lo, hi = float(per_row[:, 0].min()), float(per_row[:, 1].max())
     numel = array.size
+    pivot = (lo + hi) / 2
+    per_row = np.empty((array.shape[0], 4))
+    compiled.row_pass(array, pivot, per_row)
+    shifted, squares = float(per_row[:, 0].sum()), float(per_row[:, 1].sum())
+    m2 = max(0.0, squares - shifted * shifted / numel)
     left, right = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
     blocks = max(1, min(array.shape[0], 8))
-    counts, m2 = compiled.hist_pass(array, left, bins / (right - left), bins, total / numel, blocks)
+    counts = compiled.hist_pass(array, left, bins / (right - left), bins, blocks)
     counts[bins - 1] += counts[bins]  # the maximum sits on the last edge: last bin
-    positive, negative = per_row[:, 3] > 0, per_row[:, 4] > 0
+    positive, negative = per_row[:, 2] > 0, per_row[:, 3] > 0
     saturated = _saturated(x, saturation) if saturation else 0
     scalars = torch.tensor(
         [
             numel,
             numel,
+            per_row[:, 2].sum(),
             per_row[:, 3].sum(),
-            per_row[:, 4].sum(),
-            total,
+            numel * pivot + shifted,
             lo,
             hi,
             m2,
@@ -140,7 +151,7 @@ def _summarize_eager(
 
     rows = rows and x.dim() >= 2
     matrix = x.reshape(x.shape[0], -1) if rows else x.reshape(-1, 1)
-    chunks = _chunks(matrix)
+    chunks = _chunks(matrix, CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS)
 
     # Pass 1: finite count, signs, sum, min, max, row coherence, saturation.
     total = torch.zeros(7, dtype=f64, device=device)
@@ -203,10 +214,10 @@ def _summarize_eager(
     return Summary(scalars, counts[:bins], rows, saturation, dead)
 
 
-def _chunks(matrix: Tensor) -> list[Tensor]:
-    """Split a 2-D tensor into row blocks of about CHUNK_ELEMENTS entries."""
+def _chunks(matrix: Tensor, size: int) -> list[Tensor]:
+    """Split a 2-D tensor into row blocks of about `size` entries."""
     per_row = max(1, matrix.shape[1])
-    rows_per_chunk = max(1, CHUNK_ELEMENTS // per_row)
+    rows_per_chunk = max(1, size // per_row)
     return list(matrix.split(rows_per_chunk, dim=0))
 
 

@@ -24,10 +24,12 @@ from gradtui.spec import PRESETS, Spec, SpecError
 from gradtui.table import number
 from gradtui.tui.commands import gradtui_commands
 from gradtui.tui.messages import DeviceKnown, ProbeFailed, ProbeFinished
-from gradtui.tui.screens.help import HelpScreen
 from gradtui.tui.widgets.config import LABELS, ConfigPane
 from gradtui.tui.widgets.plots import HistogramGrid
 from gradtui.tui.widgets.sign_table import SignTable
+
+LOADING_DELAY = 0.2
+"""Seconds a run may take before the loading indicator shows."""
 
 
 class GradApp(App[None]):
@@ -70,6 +72,8 @@ class GradApp(App[None]):
         self.view = "weight"
         self.log_counts = False
         self.runs_started = 0
+        self.running: int | None = None
+        """The number of the run in flight, None when none is."""
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -131,6 +135,7 @@ class GradApp(App[None]):
             self.title = f"gradtui [{message.device}]"
 
     async def on_probe_finished(self, message: ProbeFinished) -> None:
+        self.running = None
         self.result = message.result
         with self.batch_update():
             self.query_one(SignTable).show(message.result)
@@ -147,6 +152,7 @@ class GradApp(App[None]):
             self.notify(message.result.warnings[0], title="Non-finite values", severity="warning")
 
     def on_probe_failed(self, message: ProbeFailed) -> None:
+        self.running = None
         self.query_one(HistogramGrid).loading = False
         kept = "; the last result stays on screen" if self.result else ""
         self._status(f"Probe failed: {message.reason}{kept}", error=True)
@@ -176,9 +182,17 @@ class GradApp(App[None]):
             self.notify(message, title="Not run: invalid configuration", severity="error")
             return
         self.runs_started += 1
-        self.query_one(HistogramGrid).loading = True
+        self.running = self.runs_started
         self._status("Running...")
         self.probe(pane.spec, time.perf_counter())
+        # The loading indicator only for runs long enough to notice: drawn for every
+        # run, it would cost a quick one a second layout and make the panes flicker.
+        run = self.runs_started
+        self.set_timer(LOADING_DELAY, lambda: self._show_loading(run))
+
+    def _show_loading(self, run: int) -> None:
+        if self.running == run:
+            self.query_one(HistogramGrid).loading = True
 
     async def action_view(self, view: str | None = None) -> None:
         self.view = view or VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
@@ -200,6 +214,8 @@ class GradApp(App[None]):
         self.query_one(SignTable).focus()
 
     def action_help(self) -> None:
+        from gradtui.tui.screens.help import HelpScreen  # Markdown: kept off the start-up path
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

@@ -26,6 +26,9 @@ class LayerPlot(PlotextPlot):
         self._hist: Histogram | None = None
         self._title = ""
         self._log = False
+        self._drawn: tuple[object, RenderResult] | None = None
+        """(what was drawn, its text): plotext takes ~5 ms a build, so a render with
+        nothing new to draw reuses the last one."""
 
     def show(self, hist: Histogram | None, title: str, *, log: bool) -> None:
         self._hist, self._title, self._log = hist, title, log

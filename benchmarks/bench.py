@@ -1,0 +1,304 @@
+"""gradtui's performance goals, measured side by side in one run.
+
+    python benchmarks/bench.py [--quick] [--repeats N] [--json PATH]
+
+Prints, for each model, the median time of a plain forward+backward pass, of gradtui's
+statistics (the fused CPU kernels, and the plain torch path), and of the usual ways to
+get histograms of the same tensors (TensorBoard's add_histogram, numpy after
+.cpu().numpy(), W&B-style histc), then every goal with its measured value beside it.
+Ratios come from times taken in this run, on this machine; no figure is hard-coded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import pty
+import select
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gradtui.lab import kernels
+from gradtui.lab.model import compute_loss
+from gradtui.lab.probe import measure, prepare
+from gradtui.spec import Spec, preset
+
+MODELS = {
+    "seed 4x100 b1": preset("seed-v2.0"),
+    "8x2048 b256": Spec(sizes=(2048,) * 9, batch_size=256, final_activation="none", loss="mse"),
+    "16x4096 b64": Spec(sizes=(4096,) * 17, batch_size=64, final_activation="none", loss="mse"),
+}
+STATS_GOAL = 0.25
+PEER_GOAL = 5.0
+PAINT_GOAL = 0.5
+KEY_GOALS = {"seed-v2.0": 0.100, "16 layers": 0.250}
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm: allocator, caches, lazy init
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Bench:
+    """One model, its tensors after a backward pass, and each way of measuring them."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec.replace(device="cpu")
+        self.model, self.x, self.target = prepare(self.spec)
+        self.outputs: list[torch.Tensor] = []
+        for activation in self.model.activations:
+            activation.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
+        self.loss = self.forward_backward()
+
+    def forward_backward(self) -> torch.Tensor:
+        self.outputs.clear()
+        self.model.zero_grad(set_to_none=True)
+        loss = compute_loss(self.spec, self.model(self.x), self.target)
+        loss.backward()
+        return loss
+
+    def tensors(self) -> list[torch.Tensor]:
+        out = []
+        for linear, activation in zip(self.model.linears, self.outputs):
+            out += [linear.weight.grad, linear.bias.grad, activation.detach()]
+        return out
+
+    def gradtui(self) -> None:
+        measure(self.spec, self.model, self.outputs, self.loss.detach(), torch.device("cpu"))
+
+    def numpy(self) -> None:
+        for t in self.tensors():
+            np.histogram(t.cpu().numpy(), bins=50)
+
+    def histc(self) -> None:
+        """The core of wandb.watch: min, max, then histc of each tensor."""
+        for t in self.tensors():
+            flat = t.detach().reshape(-1)
+            low, high = flat.min().item(), flat.max().item()
+            flat.histc(bins=64, min=low, max=high).tolist()
+
+    def tensorboard(self, writer) -> None:
+        for i, t in enumerate(self.tensors()):
+            writer.add_histogram(f"t{i}", t, 0, bins=50)
+
+
+def bench_stats(repeats: int) -> list[dict]:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        SummaryWriter = None
+        print(
+            "note: tensorboard is not installed (pip install -e '.[bench]'): its column is skipped"
+        )
+    rows = []
+    for name, spec in MODELS.items():
+        bench = Bench(spec)
+        n = repeats if spec.num_layers <= 8 else max(1, repeats - 2)
+        row = {"model": name, "fb": median_time(bench.forward_backward, n)}
+        row["gradtui"] = median_time(bench.gradtui, n)
+        ready = kernels.ready
+        kernels.ready = lambda: None  # the plain torch path, as before the kernels compile
+        try:
+            row["gradtui_eager"] = median_time(bench.gradtui, n)
+        finally:
+            kernels.ready = ready
+        row["numpy"] = median_time(bench.numpy, n)
+        row["histc"] = median_time(bench.histc, n)
+        if SummaryWriter is not None:
+            with tempfile.TemporaryDirectory() as logdir:
+                writer = SummaryWriter(logdir)
+                row["tensorboard"] = median_time(partial(bench.tensorboard, writer), n)
+                writer.close()
+        rows.append(row)
+    return rows
+
+
+def first_paint_seconds(repeats: int) -> float:
+    """From process start to the first screen's text arriving on a terminal."""
+    times = []
+    for _ in range(repeats):
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the real app on a pseudo-terminal
+            os.environ.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
+            os.execv(sys.executable, [sys.executable, "-m", "gradtui"])
+        start = time.perf_counter()
+        seen = b""
+        while b"Press r" not in seen.replace(b"\x1b", b"") and time.perf_counter() - start < 20:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+            seen = seen[-4096:]
+        times.append(time.perf_counter() - start)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return statistics.median(times)
+
+
+async def keypress_seconds(spec: Spec, repeats: int) -> float:
+    """From the key r to the screen composed with the new table and histograms, torch
+    already loaded. The key is posted as the terminal driver would post it; the end is
+    the first screen update composed after the result arrived (headless, the compositor
+    does all its work and only the write to a terminal is skipped)."""
+    from textual import events
+
+    from gradtui.tui.app import make_app
+
+    app = make_app(spec.replace(device="cpu"), deterministic=True)
+    times = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("escape", "r")  # first run: torch and the kernels load
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        painted: list[float] = []
+        display = app._display
+
+        def timed_display(screen, renderable):
+            if renderable is not None:
+                painted.append(time.perf_counter())
+            return display(screen, renderable)
+
+        app._display = timed_display
+        for _ in range(repeats):
+            before = app.result
+            start = time.perf_counter()
+            app.post_message(events.Key("r", "r"))
+            while app.result is before:
+                await asyncio.sleep(0.0005)
+            arrived = time.perf_counter()
+            while not painted or painted[-1] < arrived:
+                await asyncio.sleep(0.0005)
+            times.append(painted[-1] - start)
+            await asyncio.sleep(0.05)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="only the seed model, fewer repeats")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    args = parser.parse_args()
+    if args.quick:
+        for name in list(MODELS)[1:]:
+            del MODELS[name]
+        args.repeats = 3
+    kernels.warm_up(wait=True)
+    print(f"machine: {machine()}\n")
+
+    rows = bench_stats(args.repeats)
+    header = (
+        f"{'model':<14} {'fwd+bwd':>9} {'gradtui':>9} {'ratio':>6} {'eager':>6}"
+        f" {'tensorboard':>12} {'numpy':>9} {'histc':>9} {'tb/us':>6} {'np/us':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        fb = row["fb"]
+        tb = row.get("tensorboard")
+        tb_ratio = f"{tb / row['gradtui']:6.1f}" if tb else "     -"
+        print(
+            f"{row['model']:<14} {fb * 1e3:7.1f}ms {row['gradtui'] * 1e3:7.1f}ms"
+            f" {row['gradtui'] / fb:6.3f} {row['gradtui_eager'] / fb:6.3f}"
+            f" {(f'{tb * 1e3:10.1f}ms' if tb else '   (absent)'):>12}"
+            f" {row['numpy'] * 1e3:7.1f}ms {row['histc'] * 1e3:7.1f}ms"
+            f" {tb_ratio} {row['numpy'] / row['gradtui']:6.1f}"
+        )
+    print(
+        "ratio: gradtui statistics / fwd+bwd; eager: the same, plain torch path;"
+        " tb/us, np/us: peer time / gradtui time\n"
+    )
+
+    paint = first_paint_seconds(5)
+    keys = {
+        "seed-v2.0": asyncio.run(keypress_seconds(preset("seed-v2.0"), 15)),
+        "16 layers": asyncio.run(keypress_seconds(Spec(sizes=(100,) * 17), 15)),
+    }
+
+    goals = []
+    for row in rows[1:] if len(rows) > 1 else rows:
+        goals.append(
+            (f"1 stats/fwd+bwd, {row['model']}", row["gradtui"] / row["fb"], "<=", STATS_GOAL)
+        )
+        if "tensorboard" in row:
+            goals.append(
+                (
+                    f"2 x faster than TensorBoard, {row['model']}",
+                    row["tensorboard"] / row["gradtui"],
+                    ">=",
+                    PEER_GOAL,
+                )
+            )
+        goals.append(
+            (
+                f"2 x faster than numpy, {row['model']}",
+                row["numpy"] / row["gradtui"],
+                ">=",
+                PEER_GOAL,
+            )
+        )
+    goals.append(("3 first paint (s)", paint, "<=", PAINT_GOAL))
+    for name, seconds in keys.items():
+        goals.append((f"4 key r to screen, {name} (s)", seconds, "<=", KEY_GOALS[name]))
+    print(f"{'goal':<44} {'measured':>9} {'goal':>8}  held")
+    for name, value, op, target in goals:
+        held = value <= target if op == "<=" else value >= target
+        print(f"{name:<44} {value:9.3f} {op} {target:<6}  {'yes' if held else 'NO'}")
+    print("5 GPU: not measured here (no CUDA device on this machine)")
+
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "models": rows,
+                    "first_paint_s": paint,
+                    "keypress_s": keys,
+                    "goals": [
+                        {"goal": g, "measured": v, "op": op, "target": t} for g, v, op, t in goals
+                    ],
+                },
+                indent=2,
+            )
+        )
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
