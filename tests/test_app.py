@@ -221,7 +221,7 @@ async def test_help_explains_row_coherence_and_closes():
         markdown = app.screen.query_one("Markdown")
         source = markdown.source
         assert "Why sigmoid makes it 100%" in source
-        assert "`r`: Run" in source and "`q`: Quit" in source
+        assert "`r`: run the probe" in source and "`q`: quit" in source
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

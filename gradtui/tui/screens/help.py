@@ -53,8 +53,8 @@ class HelpScreen(ModalScreen[None]):
         for binding in self.app.BINDINGS:
             if isinstance(binding, Binding) and binding.description:
                 keys = binding.key.replace("question_mark", "?").replace(",", " or ")
-                lines.append(f"- `{keys}`: {binding.description}")
-        lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs")
+                lines.append(f"- `{keys}`: {binding.tooltip or binding.description}")
+        lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs it")
         lines.append("- `ctrl+p`: command palette: presets, views, activations, actions")
         return "\n".join(lines) + "\n"
 

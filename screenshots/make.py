@@ -1,0 +1,60 @@
+"""Screenshots of the real app, for README: SVG always, PNG where rsvg-convert exists.
+
+    python screenshots/make.py
+
+Each screen is the app itself, driven by keys, in deterministic mode (no device names,
+timings or blinking cursor), so the images change only when the app does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+from gradtui.spec import preset
+from gradtui.tui.app import make_app
+
+HERE = Path(__file__).parent
+
+SCREENS = [
+    # name, preset, terminal size, keys
+    ("first-screen-80x24", "seed-v2.0", (80, 24), []),
+    ("seed-v2.0-run", "seed-v2.0", (120, 40), ["escape", "r"]),
+    ("seed-v3.0-tanh-run", "seed-v3.0", (120, 40), ["escape", "r"]),
+    ("seed-v2.0-80x24-run", "seed-v2.0", (80, 24), ["escape", "r", "c"]),
+    ("gradient-flow", "seed-v2.0", (120, 40), ["escape", "r", "f"]),
+    ("activations", "seed-v2.0", (120, 40), ["escape", "r", "a"]),
+    ("help", "seed-v2.0", (100, 40), ["escape", "question_mark"]),
+]
+
+
+async def shoot(name: str, preset_name: str, size: tuple[int, int], keys: list[str]) -> Path:
+    app = make_app(preset(preset_name).replace(device="cpu"), deterministic=True)
+    async with app.run_test(size=size) as pilot:
+        for key in keys:
+            await pilot.press(key)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        await pilot.pause()
+        path = HERE / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(HERE))
+    return path
+
+
+def main() -> None:
+    converter = shutil.which("rsvg-convert")
+    for screen in SCREENS:
+        svg = asyncio.run(shoot(*screen))
+        print(f"wrote {svg}")
+        if converter:
+            png = svg.with_suffix(".png")
+            subprocess.run([converter, str(svg), "-o", str(png)], check=True)
+            print(f"wrote {png}")
+    if not converter:
+        print("no rsvg-convert (apt-get install librsvg2-bin): SVG only")
+
+
+if __name__ == "__main__":
+    main()
