@@ -20,9 +20,14 @@ from gradtui.spec import (
     INITS,
     INPUTS,
     LOSSES,
+    OPTIMIZERS,
     PRESETS,
+    TASKS,
+    TRAIN_FIELDS,
     Spec,
     SpecError,
+    TrainSpec,
+    parse_activations,
     preset,
 )
 
@@ -77,7 +82,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="write the result as JSON to PATH, or - for stdout only"
     )
     commands.add_parser("presets", help="list the presets")
+    train = commands.add_parser("train", help="train on a task; loss, update coherence, trajectory")
+    compare = commands.add_parser("compare", help="train under 2-4 activations, side by side")
+    compare.add_argument(
+        "--activations", required=True, help="2 to 4 activations, e.g. sigmoid,tanh,relu"
+    )
+    for sub in (train, compare):
+        _add_spec_flags(sub)
+        _add_train_flags(sub)
+        sub.add_argument(
+            "--json", metavar="PATH", help="write the runs as JSON to PATH, or - for stdout only"
+        )
     return parser
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--task", help=f"{', '.join(TASKS)} (default xor)")
+    add("--steps", help="optimizer steps (default 300)")
+    add("--lr", help="learning rate (default 0.1)")
+    add("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default sgd)")
+    add("--samples", help="size of the generated data set (default 500)")
+    add("--noise", help="noise on the task's points or targets (default 0.2)")
+    add("--threshold", help="loss for 'steps to threshold' (default 0.2)")
 
 
 def spec_from_args(args: argparse.Namespace) -> Spec:
@@ -98,7 +125,11 @@ def _fail(message: str) -> NoReturn:
 
 
 def _spec_error(error: SpecError) -> NoReturn:
-    flag = error.flag if error.field in (*FIELDS, "preset", "config") else error.field
+    flag = (
+        error.flag
+        if error.field in (*FIELDS, *TRAIN_FIELDS, "preset", "config", "activations")
+        else error.field
+    )
     _fail(f"{flag}: {error.reason}")
 
 
@@ -116,6 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         _spec_error(error)
     if args.command == "probe":
         return _probe(spec, args.json)
+    if args.command in ("train", "compare"):
+        texts = {
+            name: getattr(args, name)
+            for name in TRAIN_FIELDS
+            if getattr(args, name, None) is not None
+        }
+        try:
+            plan = TrainSpec.from_texts(**texts)
+            activations = parse_activations(args.activations) if args.command == "compare" else None
+        except SpecError as error:
+            _spec_error(error)
+        return _train(spec, plan, activations, args.json)
     from gradtui.tui.app import make_app
 
     make_app(spec).run()
@@ -142,6 +185,60 @@ def _probe(spec: Spec, json_path: str | None) -> int:
         except OSError as error:
             _fail(f"--json: cannot write {json_path}: {error.strerror}")
     print_report(result, make_console())
+    if json_path is not None:
+        print(f"wrote {json_path}")
+    return 0
+
+
+def _train(
+    spec: Spec, plan: TrainSpec, activations: tuple[str, ...] | None, json_path: str | None
+) -> int:
+    from gradtui.lab.train import compare, run_training
+    from gradtui.report import make_console, print_training
+    from gradtui.result import comparison_json
+
+    console = make_console()
+    labels = activations or (spec.activation,)
+    total = plan.steps * len(labels)
+    progress = None
+    if console.is_terminal and json_path != "-":
+        from rich.progress import Progress
+
+        progress = Progress(console=console, transient=True)
+        progress.start()
+        task_id = progress.add_task(f"training ({', '.join(labels)})", total=total)
+
+    def on_step(index: int, result) -> None:
+        if progress is not None:
+            progress.update(task_id, completed=index * plan.steps + len(result.steps))
+
+    try:
+        if activations is None:
+            runs = [run_training(spec, plan, on_step=lambda result: on_step(0, result))]
+        else:
+            runs = compare(spec, plan, activations, on_step=on_step)
+    except SpecError as error:
+        _spec_error(error)
+    except RuntimeError as error:
+        _fail(f"training failed on {spec.device}: {str(error).splitlines()[0]}")
+    finally:
+        if progress is not None:
+            progress.stop()
+    text = (
+        runs[0].to_json(plan.threshold)
+        if activations is None
+        else comparison_json(runs, plan.threshold)
+    )
+    if json_path == "-":
+        sys.stdout.write(text + "\n")
+        return 0
+    if json_path is not None:
+        try:
+            with open(json_path, "w", encoding="utf-8") as out:
+                out.write(text + "\n")
+        except OSError as error:
+            _fail(f"--json: cannot write {json_path}: {error.strerror}")
+    print_training(runs, console, plan.threshold)
     if json_path is not None:
         print(f"wrote {json_path}")
     return 0

@@ -117,3 +117,97 @@ def spaced_ticks(count: int, width: int, *, label_width: int) -> list[int]:
     if most == 1:
         return [0]
     return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
+
+
+# -- training ---------------------------------------------------------------------------
+
+MAX_POINTS = 400
+"""Points drawn per series: plotext's time grows with them, the terminal shows fewer."""
+
+UPDATE_RATIO_REFERENCE = -3.0
+"""log10 update:data ratio that Karpathy's makemore lectures call healthy."""
+
+
+def _thin(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+    """Every k-th point (and the last), so a long run draws as fast as a short one."""
+    if len(xs) <= MAX_POINTS:
+        return xs, ys
+    k = math.ceil(len(xs) / MAX_POINTS)
+    keep = list(range(0, len(xs), k))
+    if keep[-1] != len(xs) - 1:
+        keep.append(len(xs) - 1)
+    return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def draw_series(
+    plt: Any,
+    series: list[tuple[str, list[tuple[float, float | None]]]],
+    title: str,
+    *,
+    reference: float | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> None:
+    """Lines of (x, y) points, one per label; None values are gaps left out."""
+    plt.clear_figure()
+    plt.title(title)
+    drawn = False
+    for label, points in series:
+        kept = [(x, y) for x, y in points if y is not None and math.isfinite(y)]
+        if not kept:
+            continue
+        xs, ys = _thin([p[0] for p in kept], [p[1] for p in kept])
+        plt.plot(xs, ys, label=label, marker="braille")
+        drawn = True
+    if reference is not None and drawn:
+        plt.hline(reference, "gray")
+    if ylim is not None:
+        plt.ylim(*ylim)
+    if not drawn:
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        plt.text("no steps yet", 0.35, 0.5)
+
+
+def loss_series(runs: list) -> list[tuple[str, list[tuple[float, float | None]]]]:
+    return [(run.label, [(s.step, s.loss) for s in run.steps]) for run in runs]
+
+
+def layer_series(run, key: str) -> list[tuple[str, list[tuple[float, float | None]]]]:
+    """One line per layer of `key` (update_ratio or update_coherence) over the steps."""
+    if not run.steps:
+        return []
+    count = len(run.steps[0].layers)
+    return [
+        (f"L{i + 1}", [(s.step, getattr(s.layers[i], key)) for s in run.steps])
+        for i in range(count)
+    ]
+
+
+def traced_series(
+    runs: list, layer: int, key: str
+) -> list[tuple[str, list[tuple[float, float | None]]]]:
+    """One line per run of `key` in one layer (0-based): the compare overlay."""
+    return [
+        (run.label, [(s.step, getattr(s.layers[layer], key)) for s in run.steps])
+        for run in runs
+        if run.steps and layer < len(run.steps[0].layers)
+    ]
+
+
+def draw_trajectory(plt: Any, runs: list) -> None:
+    """The path of the two traced weights: a zig-zag where an update cannot split them."""
+    plt.clear_figure()
+    traced = runs[0].traced if runs else ""
+    plt.title(f"trajectory: {traced}")
+    drawn = False
+    for run in runs:
+        points = [run.start, *(s.trajectory for s in run.steps)]
+        xs, ys = _thin([p[0] for p in points], [p[1] for p in points])
+        if len(xs) > 1:
+            plt.plot(xs, ys, label=run.label, marker="braille")
+            plt.scatter([xs[0]], [ys[0]], marker="o")
+            drawn = True
+    if not drawn:
+        plt.xlim(0, 1)
+        plt.ylim(0, 1)
+        plt.text("no steps yet", 0.35, 0.5)

@@ -12,8 +12,15 @@ from rich.text import Text
 
 from gradtui import table
 from gradtui.insight import findings
-from gradtui.plots import draw_histogram
-from gradtui.result import ProbeResult
+from gradtui.plots import (
+    draw_histogram,
+    draw_series,
+    draw_trajectory,
+    layer_series,
+    loss_series,
+    traced_series,
+)
+from gradtui.result import ProbeResult, TrainResult
 from gradtui.spec import PRESETS
 
 STYLES = {"strong": "bold cyan", "warn": "yellow", "error": "bold red", None: ""}
@@ -51,10 +58,7 @@ def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[str]
     """One plotext histogram of each layer's weight gradients, as text blocks."""
     blocks = []
     for layer in result.layers:
-        figure = Figure()
-        figure.plotsize(width, 14)
-        if not color:
-            figure.theme("clear")
+        figure = _figure(width, 14, color)
         title = f"layer {layer.index} weight gradient ({layer.out_features}x{layer.in_features})"
         draw_histogram(figure, layer.weight_grad.hist, title, width=width)
         blocks.append(figure.build())
@@ -78,3 +82,107 @@ def print_report(result: ProbeResult, console: Console) -> None:
 def print_presets(console: Console) -> None:
     for preset in PRESETS.values():
         console.print(f"{preset.name:<10} {preset.description}", soft_wrap=True)
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+def _figure(width: int, height: int, color: bool) -> Figure:
+    figure = Figure()
+    figure.plotsize(width, height)
+    if not color:
+        figure.theme("clear")
+    return figure
+
+
+def _network_line(run: TrainResult) -> str:
+    spec = run.spec
+    return (
+        f"task {run.task}: sizes {spec.field_text('sizes')} (the task fixes the input and output"
+        f" sizes; linear output, {spec.loss} loss), {run.optimizer} lr {run.lr:g},"
+        f" batch {spec.batch_size}, init {spec.init}, seed {spec.seed}"
+    )
+
+
+def train_table(run: TrainResult) -> Table:
+    grid = Table(
+        title=f"{run.label}: {len(run.steps)} steps" + (" (cancelled)" if run.cancelled else ""),
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        header_style="bold",
+    )
+    for header in ("layer", "shape", "mean |g|", "log10 update:data", "update coh"):
+        grid.add_column(header, justify="right", no_wrap=True)
+    coherence = run.mean_coherence()
+    sizes = run.spec.sizes
+    for i in range(len(sizes) - 1):
+        norms = [s.layers[i].grad_norm for s in run.steps]
+        ratio = run.steps[-1].layers[i].update_ratio if run.steps else None
+        grid.add_row(
+            str(i + 1),
+            f"{sizes[i + 1]}x{sizes[i]}",
+            table.number(sum(norms) / len(norms) if norms else None),
+            "-" if ratio is None else f"{ratio:.2f}",
+            Text(
+                table.percent(coherence[i]), style=STYLES["strong"] if coherence[i] == 1.0 else ""
+            ),
+        )
+    return grid
+
+
+def compare_table(runs: list[TrainResult], threshold: float) -> Table:
+    grid = Table(
+        title=f"comparison (steps to loss {threshold:g}; coh: mean update row coherence)",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        header_style="bold",
+    )
+    layers = len(runs[0].spec.sizes) - 1 if runs else 0
+    grid.add_column("activation", no_wrap=True)
+    for header in ("final loss", "accuracy", "steps to"):
+        grid.add_column(header, justify="right", no_wrap=True)
+    for i in range(layers):
+        grid.add_column(f"L{i + 1} coh", justify="right", no_wrap=True)
+    for run in runs:
+        last = run.steps[-1] if run.steps else None
+        reached = run.steps_to(threshold)
+        cells = [
+            run.label,
+            table.number(run.final_loss),
+            table.percent(last.accuracy if last else None),
+            "-" if reached is None else str(reached),
+        ]
+        cells += [table.percent(c) for c in run.mean_coherence()]
+        grid.add_row(*cells)
+    return grid
+
+
+def print_training(runs: list[TrainResult], console: Console, threshold: float) -> None:
+    """One run: its table and curves; several: the comparison, curves overlaid."""
+    color = console.is_terminal
+    width = max(40, min(console.width, 100))
+    console.print(_network_line(runs[0]), soft_wrap=False)
+    console.print("coh: share of neurons whose incoming weights all moved one way in a step")
+    if len(runs) == 1:
+        console.print(train_table(runs[0]))
+    else:
+        console.print(compare_table(runs, threshold))
+    layer = 1 if len(runs[0].spec.sizes) > 2 else 0
+    figures = [
+        lambda f: draw_series(f, loss_series(runs), "loss on the whole data set"),
+        lambda f: draw_series(
+            f,
+            layer_series(runs[0], "update_coherence")
+            if len(runs) == 1
+            else traced_series(runs, layer, "update_coherence"),
+            "update row coherence per layer"
+            if len(runs) == 1
+            else f"update row coherence, layer {layer + 1}",
+            ylim=(0, 1.05),
+        ),
+        lambda f: draw_trajectory(f, runs),
+    ]
+    for draw in figures:
+        figure = _figure(width, 16, color)
+        draw(figure)
+        console.print(Text.from_ansi(figure.build()))

@@ -162,3 +162,124 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite_or_none(item) for item in value]
     return value
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    """One layer in one training step."""
+
+    grad_norm: float
+    """||dL/dW|| of the step's batch."""
+    update_ratio: float | None
+    """log10(std(update) / std(W)): the makemore plot, healthy near -3; None without an
+    update."""
+    update_coherence: float | None
+    """Fraction of neurons whose incoming weights all moved in one direction (rows of the
+    applied update with one sign), rows that did not move left out."""
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    step: int
+    """1-based."""
+    loss: float | None
+    """Loss on the whole data set after the step (the curve); None if not finite."""
+    batch_loss: float | None
+    accuracy: float | None
+    """Classification only: the share of the data set classified right after the step."""
+    layers: list[LayerStep]
+    trajectory: tuple[float, float]
+    """The two traced weights after the step."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A training run: every step so far, and what it was."""
+
+    spec: Spec
+    """The network as trained (the task's input and output sizes, a linear output)."""
+    task: str
+    optimizer: str
+    lr: float
+    steps_planned: int
+    start: tuple[float, float]
+    """The traced weights before the first step."""
+    traced: str
+    """Which weights the trajectory follows, in words."""
+    steps: list[TrainStep] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.spec.activation
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.steps[-1].loss if self.steps else None
+
+    def steps_to(self, threshold: float) -> int | None:
+        """The first step whose loss is at or below `threshold`."""
+        for step in self.steps:
+            if step.loss is not None and step.loss <= threshold:
+                return step.step
+        return None
+
+    def mean_coherence(self) -> list[float | None]:
+        """Mean update row coherence of each layer over the steps."""
+        if not self.steps:
+            return []
+        means: list[float | None] = []
+        for i in range(len(self.steps[0].layers)):
+            values = [s.layers[i].update_coherence for s in self.steps]
+            values = [v for v in values if v is not None]
+            means.append(sum(values) / len(values) if values else None)
+        return means
+
+    def to_dict(self, threshold: float | None = None) -> dict[str, Any]:
+        out = {
+            "gradtui": __version__,
+            "spec": self.spec.to_dict(),
+            "task": self.task,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "steps_planned": self.steps_planned,
+            "cancelled": self.cancelled,
+            "traced": self.traced,
+            "start": list(self.start),
+            "final_loss": self.final_loss,
+            "mean_update_coherence": self.mean_coherence(),
+            "steps": [
+                {
+                    "step": s.step,
+                    "loss": s.loss,
+                    "batch_loss": s.batch_loss,
+                    "accuracy": s.accuracy,
+                    "trajectory": list(s.trajectory),
+                    "layers": [
+                        {
+                            "grad_norm": layer.grad_norm,
+                            "update_ratio": layer.update_ratio,
+                            "update_coherence": layer.update_coherence,
+                        }
+                        for layer in s.layers
+                    ],
+                }
+                for s in self.steps
+            ],
+        }
+        if threshold is not None:
+            out["threshold"] = threshold
+            out["steps_to_threshold"] = self.steps_to(threshold)
+        return out
+
+    def to_json(self, threshold: float | None = None) -> str:
+        return json.dumps(_finite_or_none(self.to_dict(threshold)), indent=2, allow_nan=False)
+
+
+def comparison_json(runs: list[TrainResult], threshold: float) -> str:
+    data = {
+        "gradtui": __version__,
+        "threshold": threshold,
+        "runs": [run.to_dict(threshold) for run in runs],
+    }
+    return json.dumps(_finite_or_none(data), indent=2, allow_nan=False)

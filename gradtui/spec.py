@@ -49,6 +49,13 @@ INITS = (
 
 DTYPES = ("float32", "float64")
 
+TASKS = ("xor", "circle", "gauss", "spiral", "teacher")
+"""Training tasks: TensorFlow Playground's 2-D classification sets, and regression onto a
+fixed random "teacher" network."""
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+"""Plain SGD, SGD with momentum 0.9, Adam."""
+
 SATURATING = {"sigmoid", "tanh"}
 """Activations whose units can saturate (|tanh| > 0.97, sigmoid outside [0.03, 0.97])."""
 
@@ -244,6 +251,86 @@ class Spec:
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Spec))
 """Spec field names in their display order."""
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How to train a Spec's network: the task, the optimizer, how long."""
+
+    task: str = "xor"
+    steps: int = 300
+    lr: float = 0.1
+    optimizer: str = "sgd"
+    samples: int = 500
+    """Size of the generated data set."""
+    noise: float = 0.2
+    """Noise added to the task's points (Playground units) or targets."""
+    threshold: float = 0.2
+    """The loss whose first crossing the comparison reports as steps to threshold."""
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise SpecError("task", f"unknown task {self.task!r}; allowed: {_choices(TASKS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise SpecError(
+                "optimizer",
+                f"unknown optimizer {self.optimizer!r}; allowed: {_choices(OPTIMIZERS)}",
+            )
+        if not _is_int(self.steps) or not 1 <= self.steps <= 1_000_000:
+            raise SpecError(
+                "steps", f"must be a whole number from 1 to 1000000, got {self.steps!r}"
+            )
+        if not _is_int(self.samples) or not 8 <= self.samples <= 1_000_000:
+            raise SpecError(
+                "samples", f"must be a whole number from 8 to 1000000, got {self.samples!r}"
+            )
+        for name in ("lr", "threshold"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise SpecError(name, f"must be a positive number, got {value!r}")
+        if (
+            not isinstance(self.noise, (int, float))
+            or not math.isfinite(self.noise)
+            or self.noise < 0
+        ):
+            raise SpecError("noise", f"must be a number >= 0, got {self.noise!r}")
+
+    def replace(self, **changes: Any) -> TrainSpec:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_texts(cls, **texts: str) -> TrainSpec:
+        """Parse fields from text; SpecError names the field and what is allowed."""
+        values: dict[str, Any] = {}
+        for name, text in texts.items():
+            kind = type(getattr(cls, name))
+            try:
+                values[name] = kind(text.strip())
+            except ValueError:
+                what = "a whole number" if kind is int else "a number"
+                raise SpecError(name, f"expected {what}, got {text!r}") from None
+        return cls(**values)
+
+
+TRAIN_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec))
+
+
+def parse_activations(text: str) -> tuple[str, ...]:
+    """`sigmoid,tanh[,relu..]`: 2 to 4 distinct activation names."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    for name in names:
+        if name not in ACTIVATIONS:
+            raise SpecError(
+                "activations", f"unknown activation {name!r}; allowed: {_choices(ACTIVATIONS)}"
+            )
+    if not 2 <= len(names) <= 4 or len(set(names)) != len(names):
+        raise SpecError(
+            "activations", f"give 2 to 4 different activations, e.g. sigmoid,tanh; got {text!r}"
+        )
+    return names
 
 
 def _is_int(value: Any) -> bool:

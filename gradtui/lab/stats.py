@@ -297,3 +297,14 @@ def _finish(v: list[float], counts: list[int], summary: Summary) -> TensorStats:
         saturated=v[_SATURATED] / denominator if summary.saturation else None,
         dead=zero / denominator if summary.dead else None,
     )
+
+
+def row_coherence(matrix: Tensor) -> Tensor:
+    """Fraction of rows whose nonzero entries all share one sign, as a 0-d float64 tensor
+    on the matrix's device; NaN when no row has a nonzero entry. For small matrices (the
+    updates of a training step); `summarize` measures large ones in chunks."""
+    positive = (matrix > 0).any(dim=1)
+    negative = (matrix < 0).any(dim=1)
+    moving = torch.count_nonzero(positive | negative).double()
+    coherent = torch.count_nonzero(positive ^ negative).double()
+    return torch.where(moving > 0, coherent / moving.clamp(min=1), math.nan)

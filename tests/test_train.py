@@ -1,0 +1,208 @@
+"""Training: tasks, reproducibility, learning, the zig-zag restriction, cancel, the CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from gradtui.__main__ import main
+from gradtui.lab.tasks import make_task
+from gradtui.lab.train import Trainer, compare, run_training
+from gradtui.spec import Spec, SpecError, TrainSpec, parse_activations
+
+
+def small(**changes) -> Spec:
+    return Spec(sizes=(2, 16, 16, 16, 2), device="cpu").replace(**changes)
+
+
+@pytest.mark.parametrize("name", ["xor", "circle", "gauss", "spiral"])
+def test_playground_tasks_are_balanced_2d_classification(name):
+    task = make_task(name, samples=400, noise=0.2, seed=3)
+    assert task.x.shape == (400, 2) and task.classification and task.outputs == 2
+    assert set(task.y.tolist()) == {0, 1}
+    assert 100 < int(task.y.sum()) < 300
+    assert float(task.x.abs().max()) < 1.5  # scaled to about [-1, 1]
+    again = make_task(name, samples=400, noise=0.2, seed=3)
+    assert torch.equal(task.x, again.x) and torch.equal(task.y, again.y)
+    other = make_task(name, samples=400, noise=0.2, seed=4)
+    assert not torch.equal(task.x, other.x)
+
+
+def test_xor_labels_follow_the_quadrants_without_noise():
+    task = make_task("xor", samples=300, noise=0.0, seed=0)
+    same_sign = (task.x[:, 0] * task.x[:, 1] > 0).long()
+    assert torch.equal(task.y, 1 - same_sign)
+
+
+def test_teacher_is_regression_on_a_fixed_network():
+    task = make_task("teacher", samples=200, noise=0.0, seed=1)
+    assert not task.classification and task.loss == "mse"
+    assert task.x.shape == (200, 8) and task.y.shape == (200, 1)
+    assert float(task.y.std()) > 0.05
+
+
+def test_the_task_fixes_input_output_and_loss_and_keeps_the_rest():
+    trainer = Trainer(
+        Spec(sizes=(100, 30, 20, 100), activation="tanh", init="xavier-uniform"),
+        TrainSpec(task="spiral"),
+    )
+    assert trainer.spec.sizes == (2, 30, 20, 2)
+    assert trainer.spec.activation == "tanh" and trainer.spec.init == "xavier-uniform"
+    assert trainer.spec.final_activation == "none" and trainer.spec.loss == "cross-entropy"
+
+
+def test_same_seed_same_curves():
+    plan = TrainSpec(task="circle", steps=40)
+    a = run_training(small(batch_size=4), plan)
+    b = run_training(small(batch_size=4), plan)
+    assert a.to_dict() == b.to_dict()
+    c = run_training(small(batch_size=4, seed=1), plan)
+    assert [s.loss for s in c.steps] != [s.loss for s in a.steps]
+
+
+def test_tanh_learns_xor_within_a_few_hundred_steps():
+    run = run_training(
+        Spec(activation="tanh", batch_size=16, device="cpu"),
+        TrainSpec(task="xor", steps=300, lr=0.3),
+    )
+    first, last = run.steps[0], run.steps[-1]
+    assert first.loss > 0.6
+    assert last.loss < 0.25 * first.loss
+    assert last.accuracy > 0.9
+    assert run.steps_to(0.2) is not None and run.steps_to(0.2) <= 300
+
+
+def updates_of(trainer: Trainer, steps: int) -> list[list[np.ndarray]]:
+    """Each step's applied update of every layer, from the weights themselves."""
+    out = []
+    for _ in range(steps):
+        before = [linear.weight.detach().clone() for linear in trainer.model.linears]
+        trainer.step()
+        out.append(
+            [
+                (linear.weight.detach() - old).double().numpy()
+                for linear, old in zip(trainer.model.linears, before)
+            ]
+        )
+    return out
+
+
+def one_signed_rows(update: np.ndarray) -> float:
+    moving = [row for row in update if (row != 0).any()]
+    coherent = [row for row in moving if (row >= 0).all() or (row <= 0).all()]
+    return len(coherent) / len(moving)
+
+
+def test_sgd_batch_1_updates_of_sigmoid_fed_layers_are_one_signed_per_neuron():
+    trainer = Trainer(small(activation="sigmoid"), TrainSpec(task="spiral", lr=0.5))
+    for step in updates_of(trainer, 25):
+        for update in step[1:]:  # layers 2.. are fed by sigmoid outputs
+            assert one_signed_rows(update) == 1.0
+    # and the statistic agrees with the weights
+    run = run_training(small(activation="sigmoid"), TrainSpec(task="spiral", steps=25, lr=0.5))
+    assert all(s.layers[i].update_coherence == 1.0 for s in run.steps for i in (1, 2, 3))
+
+
+def test_sgd_batch_1_updates_under_tanh_mix_signs():
+    trainer = Trainer(small(activation="tanh"), TrainSpec(task="spiral", lr=0.5))
+    values = [one_signed_rows(update) for step in updates_of(trainer, 25) for update in step[1:]]
+    assert max(values) < 0.2
+    run = run_training(small(activation="tanh"), TrainSpec(task="spiral", steps=25, lr=0.5))
+    assert all(c < 0.2 for c in run.mean_coherence()[1:])
+
+
+def test_update_ratio_is_the_log_of_update_std_over_weight_std():
+    trainer = Trainer(small(), TrainSpec(task="xor", lr=0.05))
+    before = [linear.weight.detach().clone() for linear in trainer.model.linears]
+    step = trainer.step()
+    for layer, linear, old in zip(step.layers, trainer.model.linears, before):
+        update = (linear.weight.detach() - old).double()
+        expected = np.log10(float(update.std()) / float(old.double().std()))
+        assert layer.update_ratio == pytest.approx(expected, rel=1e-9)
+        assert layer.grad_norm == pytest.approx(float(linear.weight.grad.norm()), rel=1e-6)
+
+
+def test_cancel_stops_within_one_step_and_keeps_the_partial_run():
+    cancel = threading.Event()
+
+    def on_step(result):
+        if len(result.steps) == 7:
+            cancel.set()
+
+    run = run_training(small(), TrainSpec(task="xor", steps=500), cancel, on_step)
+    assert len(run.steps) == 7 and run.cancelled
+    assert [s.step for s in run.steps] == list(range(1, 8))
+
+
+def test_compare_uses_the_same_data_init_and_seed():
+    runs = compare(
+        small(batch_size=8), TrainSpec(task="gauss", steps=20), ("sigmoid", "tanh", "relu")
+    )
+    assert [run.label for run in runs] == ["sigmoid", "tanh", "relu"]
+    assert runs[0].start == runs[1].start == runs[2].start  # default init ignores the activation
+    assert len({tuple(s.loss for s in run.steps) for run in runs}) == 3
+
+
+def test_parse_activations():
+    assert parse_activations("sigmoid, tanh") == ("sigmoid", "tanh")
+    with pytest.raises(SpecError, match="give 2 to 4 different"):
+        parse_activations("tanh,tanh")
+    with pytest.raises(SpecError, match="unknown activation 'swish'"):
+        parse_activations("sigmoid,swish")
+
+
+def test_compare_cli_prints_the_table_and_curves(capsys):
+    argv = [
+        "compare",
+        "--activations",
+        "sigmoid,tanh",
+        "--task",
+        "spiral",
+        "--steps",
+        "60",
+        "--sizes",
+        "2,16,16,16,2",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.strip().startswith(("sigmoid", "tanh"))
+    }
+    assert rows["sigmoid"][-3:] == ["100.0%", "100.0%", "100.0%"]
+    assert all(float(cell.rstrip("%")) < 20 for cell in rows["tanh"][-3:])
+    assert "loss on the whole data set" in out and "trajectory: layer 2, neuron 0" in out
+
+
+def test_train_cli_json(capsys):
+    assert (
+        main(["train", "--task", "teacher", "--steps", "12", "--sizes", "8,8,1", "--json", "-"])
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["task"] == "teacher" and len(data["steps"]) == 12
+    assert data["spec"]["sizes"] == [8, 8, 1]
+    assert set(data["steps"][0]["layers"][0]) == {"grad_norm", "update_ratio", "update_coherence"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--task", "mnist"], "--task: unknown task 'mnist'; allowed: xor"),
+        (["train", "--steps", "0"], "--steps: must be a whole number from 1 to 1000000, got 0"),
+        (["train", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
+        (["train", "--optimizer", "lbfgs"], "--optimizer: unknown optimizer 'lbfgs'"),
+        (["compare", "--activations", "relu"], "--activations: give 2 to 4 different activations"),
+    ],
+)
+def test_train_bad_input_exits_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
