@@ -59,3 +59,29 @@ def test_invalid_field(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
+
+
+def train_after(steps: str, compare: str = ""):
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+        await pilot.press("escape", "t")
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.query_one("#train-steps").value = steps
+        screen.query_one("#train-compare").value = compare
+        screen.set_focus(None)
+        await pilot.press("r")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+def test_train_view(snap_compare):
+    app = app_for(batch_size=8)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=train_after("60"))
+
+
+def test_compare_view(snap_compare):
+    app = app_for()
+    assert snap_compare(app, terminal_size=(120, 40), run_before=train_after("40", "sigmoid,tanh"))

@@ -28,6 +28,16 @@ from gradtui.tui.widgets.config import LABELS, ConfigPane
 from gradtui.tui.widgets.plots import HistogramGrid
 from gradtui.tui.widgets.sign_table import SignTable
 
+WELCOME = """\
+Edit the network on the left (tab moves between fields), then press r: gradtui runs one
+forward and backward pass and shows, for every layer, the signs of its weight gradients
+and their histogram.
+
+The lesson: after a sigmoid every input is positive, so each neuron's incoming gradients
+share one sign (row coherence 100%) and its weights zig-zag. Try the presets seed-v2.0
+(sigmoid) and seed-v3.0 (tanh); t trains the network and compares activations.
+? explains every figure and key."""
+
 LOADING_DELAY = 0.2
 """Seconds a run may take before the loading indicator shows."""
 
@@ -109,7 +119,16 @@ class GradApp(App[None]):
             id="export",
             tooltip="write the result as JSON (the probe's JSON contract)",
         ),
-        Binding("s", "screenshot", "SVG", id="screenshot", tooltip="save an SVG screenshot"),
+        Binding(
+            "s", "screenshot", "SVG", show=False, id="screenshot", tooltip="save an SVG screenshot"
+        ),
+        Binding(
+            "t",
+            "train",
+            "Train",
+            id="train",
+            tooltip="the Train view: train this network on a task, compare activations",
+        ),
         Binding("question_mark", "help", "Help", id="help", tooltip="this help"),
         Binding(
             "escape",
@@ -148,6 +167,7 @@ class GradApp(App[None]):
             yield ConfigPane(self.initial_spec, id="config")
             with Vertical(id="results"):
                 yield Static("Press r to run the probe.", id="status")
+                yield Static(WELCOME, id="welcome")
                 yield SignTable(id="sign-table")
                 yield Static("", id="findings")
                 yield HistogramGrid(id="histograms")
@@ -156,7 +176,7 @@ class GradApp(App[None]):
     def on_mount(self) -> None:
         self.sub_title = self._spec_summary(self.initial_spec)
         self.query_one("#findings").display = False
-        self.query_one(SignTable).show(None)
+        self.query_one(SignTable).display = False
         if self.deterministic:
             for field in self.query(Input):
                 field.cursor_blink = False
@@ -205,7 +225,10 @@ class GradApp(App[None]):
         self.running = None
         self.result = message.result
         with self.batch_update():
-            self.query_one(SignTable).show(message.result)
+            self.query_one("#welcome").display = False
+            table = self.query_one(SignTable)
+            table.display = True
+            table.show(message.result)
             await self._show_plots()
             notes = findings(message.result)
             panel = self.query_one("#findings", Static)
@@ -275,10 +298,23 @@ class GradApp(App[None]):
         pane = self.query_one(ConfigPane)
         pane.display = not pane.display
         if not pane.display and pane.has_focus_within:
-            self.query_one(SignTable).focus()
+            self.set_focus(None)
 
     def action_leave_field(self) -> None:
-        self.query_one(SignTable).focus()
+        self.set_focus(None)
+
+    def action_train(self) -> None:
+        from gradtui.tui.screens.train import TrainScreen  # off the start-up path
+
+        if not self.is_screen_installed("train"):
+            self.install_screen(TrainScreen(), name="train")
+        if not isinstance(self.screen, TrainScreen):
+            self.push_screen("train")
+
+    def valid_spec(self) -> Spec | None:
+        """The configuration pane's spec, or None while any field is invalid."""
+        pane = self.screen_stack[0].query_one(ConfigPane)
+        return None if pane.errors else pane.spec
 
     def action_help(self) -> None:
         from gradtui.tui.screens.help import HelpScreen  # Markdown: kept off the start-up path

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from gradtui.result import ProbeResult
+from gradtui.result import ProbeResult, TrainResult
 
 
 @dataclass
@@ -30,3 +30,24 @@ class DeviceKnown(Message):
     """torch is loaded and the default device is known."""
 
     device: str
+
+
+@dataclass
+class TrainProgress(Message):
+    """The runs so far (a snapshot); a newer one replaces a stale one in the queue, so a
+    busy screen draws the latest step, not a backlog."""
+
+    run_id: int
+    runs: list[TrainResult]
+    done: bool = False
+    """The last message of the run: finished, or cancelled (see the runs' `cancelled`)."""
+
+    def can_replace(self, message: Message) -> bool:
+        # `message` is newer: it holds every step this one holds, or a newer run.
+        return isinstance(message, TrainProgress)
+
+
+@dataclass
+class TrainFailed(Message):
+    run_id: int
+    reason: str

@@ -1,0 +1,298 @@
+"""The Train view: train the configured network on a task and watch the zig-zag happen.
+
+Four live charts: the loss, the update:data ratio per layer (with the -3 reference), the
+update row coherence per layer, and the trajectory of two weights of one neuron. In
+compare mode (activations typed in the `compare` field) the runs are overlaid, one line
+per activation, the per-layer charts following the traced layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
+
+from gradtui.plots import (
+    UPDATE_RATIO_REFERENCE,
+    draw_series,
+    draw_trajectory,
+    layer_series,
+    loss_series,
+    traced_series,
+)
+from gradtui.result import TrainResult
+from gradtui.spec import OPTIMIZERS, TASKS, Spec, SpecError, TrainSpec, parse_activations
+from gradtui.table import percent
+from gradtui.tui.messages import TrainFailed, TrainProgress
+
+PROGRESS_INTERVAL = 0.05
+"""Seconds between progress messages from the training thread."""
+
+
+class RunsPlot(PlotextPlot):
+    """One chart of the runs, drawn by a function of (plt, runs); redrawn only when the
+    runs or the size change."""
+
+    def __init__(self, draw: Callable[[Any, list[TrainResult]], None], *, id: str) -> None:
+        super().__init__(id=id)
+        self._draw = draw
+        self._runs: list[TrainResult] = []
+        self._drawn: tuple[object, RenderResult] | None = None
+
+    def show(self, runs: list[TrainResult]) -> None:
+        self._runs = runs
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        key = (id(self._runs), self.size, self.app.theme)
+        if self._drawn is not None and self._drawn[0] == key:
+            return self._drawn[1]
+        self._draw(self.plt, self._runs)
+        text = super().render()
+        self._drawn = (key, text)
+        return text
+
+
+def _traced_layer(runs: list[TrainResult]) -> int:
+    return 1 if runs and len(runs[0].spec.sizes) > 2 else 0
+
+
+def _draw_loss(plt: Any, runs: list[TrainResult]) -> None:
+    draw_series(plt, loss_series(runs), "loss (whole data set)")
+
+
+def _draw_ratio(plt: Any, runs: list[TrainResult]) -> None:
+    if len(runs) == 1:
+        series, title = layer_series(runs[0], "update_ratio"), "log10 update:data per layer"
+    else:
+        layer = _traced_layer(runs)
+        series = traced_series(runs, layer, "update_ratio")
+        title = f"log10 update:data, layer {layer + 1}"
+    draw_series(plt, series, title + " (ref -3)", reference=UPDATE_RATIO_REFERENCE)
+
+
+def _draw_coherence(plt: Any, runs: list[TrainResult]) -> None:
+    if len(runs) == 1:
+        series, title = layer_series(runs[0], "update_coherence"), "update row coherence per layer"
+    else:
+        layer = _traced_layer(runs)
+        series = traced_series(runs, layer, "update_coherence")
+        title = f"update row coherence, layer {layer + 1}"
+    draw_series(plt, series, title, ylim=(0, 1.05))
+
+
+class TrainScreen(Screen[None]):
+    """Training of the configured network, live; `escape` cancels a run in flight."""
+
+    BINDINGS = [
+        Binding("r", "train", "Train", id="train.run", tooltip="train (or compare) now"),
+        Binding("ctrl+r", "train", "Train", show=False, priority=True, id="train.run.anywhere"),
+        Binding(
+            "escape",
+            "escape",
+            "Cancel/back",
+            id="train.escape",
+            tooltip="leave a field; cancel a run in flight; else back to the probe",
+        ),
+        Binding("t", "back", "Probe", id="train.back", tooltip="back to the probe view"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="train-screen")
+        self.runs: list[TrainResult] = []
+        """The runs on screen: kept when a run is cancelled or fails."""
+        self.run_id = 0
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="train-form"):
+            yield Label("task", classes="train-label")
+            yield Select(
+                [(t, t) for t in TASKS],
+                value="xor",
+                allow_blank=False,
+                compact=True,
+                id="train-task",
+            )
+            yield Label("steps", classes="train-label")
+            yield Input("300", compact=True, id="train-steps")
+            yield Label("lr", classes="train-label")
+            yield Input("0.1", compact=True, id="train-lr")
+            yield Label("opt", classes="train-label")
+            yield Select(
+                [(o, o) for o in OPTIMIZERS],
+                value="sgd",
+                allow_blank=False,
+                compact=True,
+                id="train-optimizer",
+            )
+            yield Label("compare", classes="train-label")
+            yield Input("", placeholder="e.g. sigmoid,tanh", compact=True, id="train-compare")
+        yield Static("Press r to train the configured network.", id="train-status")
+        with Grid(id="train-grid"):
+            yield RunsPlot(_draw_loss, id="train-loss")
+            yield RunsPlot(_draw_ratio, id="train-ratio")
+            yield RunsPlot(_draw_coherence, id="train-coherence")
+            yield RunsPlot(draw_trajectory, id="train-trajectory")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if getattr(self.app, "deterministic", False):
+            for field in self.query(Input):
+                field.cursor_blink = False
+
+    # -- the plan -------------------------------------------------------------------
+
+    def plan(self) -> tuple[TrainSpec, tuple[str, ...] | None]:
+        """The form as a TrainSpec and the activations to compare; SpecError if invalid."""
+        plan = TrainSpec.from_texts(
+            steps=self.query_one("#train-steps", Input).value,
+            lr=self.query_one("#train-lr", Input).value,
+        ).replace(
+            task=str(self.query_one("#train-task", Select).value),
+            optimizer=str(self.query_one("#train-optimizer", Select).value),
+        )
+        text = self.query_one("#train-compare", Input).value.strip()
+        return plan, (parse_activations(text) if text else None)
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_train(self) -> None:
+        spec: Spec | None = self.app.valid_spec()
+        if spec is None:
+            self._status(
+                "Not trained: the configuration has an invalid field (see the probe view)",
+                error=True,
+            )
+            return
+        try:
+            plan, activations = self.plan()
+        except SpecError as error:
+            self._status(f"Not trained, invalid {error.field}: {error.reason}", error=True)
+            self.notify(f"{error.field}: {error.reason}", title="Not trained", severity="error")
+            return
+        self.run_id += 1
+        self.running = True
+        what = (
+            f"comparing {', '.join(activations)}"
+            if activations
+            else f"training ({spec.activation})"
+        )
+        self._status(f"{what} on {plan.task}... (escape cancels)")
+        self.train(spec, plan, activations, self.run_id)
+
+    def action_escape(self) -> None:
+        if isinstance(self.focused, Input | Select):
+            self.set_focus(None)
+        elif self.running:
+            self.workers.cancel_group(self, "train")
+        else:
+            self.app.pop_screen()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_train()
+
+    # -- the worker -----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def train(
+        self, spec: Spec, plan: TrainSpec, activations: tuple[str, ...] | None, run_id: int
+    ) -> None:
+        worker = get_current_worker()
+        from gradtui.lab.train import compare, run_training
+
+        current: dict[int, TrainResult] = {}
+        last_post = 0.0
+
+        def on_step(index: int, result: TrainResult) -> None:
+            nonlocal last_post
+            current[index] = result
+            now = time.monotonic()
+            if now - last_post >= PROGRESS_INTERVAL:
+                last_post = now
+                self.post_message(
+                    TrainProgress(run_id, _snapshot([current[i] for i in sorted(current)]))
+                )
+
+        try:
+            if activations is None:
+                runs = [run_training(spec, plan, worker.cancelled_event, lambda r: on_step(0, r))]
+            else:
+                runs = compare(spec, plan, activations, worker.cancelled_event, on_step)
+        except SpecError as error:
+            self.post_message(TrainFailed(run_id, f"{error.field}: {error.reason}"))
+            return
+        except Exception as error:  # the screen reports it and lives on
+            first_line = (str(error).splitlines() or [""])[0]
+            self.post_message(TrainFailed(run_id, f"{type(error).__name__}: {first_line}"))
+            return
+        if worker.is_cancelled and runs:
+            runs[-1] = dataclasses.replace(runs[-1], cancelled=True)
+        self.post_message(TrainProgress(run_id, runs, done=True))
+
+    def on_train_progress(self, message: TrainProgress) -> None:
+        if message.run_id != self.run_id:
+            return  # a run that a newer one replaced
+        self.runs = message.runs
+        for plot in self.query(RunsPlot):
+            plot.show(self.runs)
+        current = self.runs[-1] if self.runs else None
+        if current is None:
+            return
+        step = len(current.steps)
+        loss = "-" if current.final_loss is None else f"{current.final_loss:.3g}"
+        label = f"{current.label}: step {step}/{current.steps_planned}, loss {loss}"
+        if message.done:
+            self.running = False
+            cancelled = any(run.cancelled for run in self.runs)
+            state = "Cancelled; the partial curves stay" if cancelled else "Done"
+            self._status(f"{state}. {self._summary()}")
+        else:
+            self._status(f"{label} (escape cancels)")
+
+    def on_train_failed(self, message: TrainFailed) -> None:
+        if message.run_id != self.run_id:
+            return
+        self.running = False
+        self._status(f"Training failed: {message.reason}", error=True)
+        self.notify(message.reason, title="Training failed", severity="error")
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _summary(self) -> str:
+        run = self.runs[0]
+        parts = [
+            f"{run.task}, sizes {run.spec.field_text('sizes')} (task sets in/out; linear output)"
+        ]
+        for r in self.runs:
+            loss = "-" if r.final_loss is None else f"{r.final_loss:.3g}"
+            coherence = r.mean_coherence()
+            layer = _traced_layer(self.runs)
+            coh = coherence[layer] if layer < len(coherence) else None
+            parts.append(f"{r.label}: loss {loss}, L{layer + 1} coh {percent(coh)}")
+        return " | ".join(parts)
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#train-status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+
+def _snapshot(runs: list[TrainResult]) -> list[TrainResult]:
+    """Copies whose step lists stop growing, safe to hand to the UI thread."""
+    return [dataclasses.replace(run, steps=list(run.steps)) for run in runs]

@@ -1,0 +1,97 @@
+"""The Train view: live training in the app, compare mode, cancel, refusal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gradtui.spec import preset
+from gradtui.tui.app import make_app
+from gradtui.tui.screens.train import RunsPlot, TrainScreen
+
+
+def app_for(**changes):
+    return make_app(preset("seed-v2.0").replace(device="cpu", **changes), deterministic=True)
+
+
+async def open_train(pilot, steps: str, compare: str = "") -> TrainScreen:
+    await pilot.press("escape", "t")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainScreen)
+    screen.query_one("#train-steps").value = steps
+    screen.query_one("#train-compare").value = compare
+    screen.set_focus(None)
+    await pilot.pause()
+    return screen
+
+
+def status(screen) -> str:
+    return str(screen.query_one("#train-status").render())
+
+
+async def test_t_opens_the_train_view_and_r_trains_the_configured_network():
+    app = app_for(activation="tanh")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot, "40")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(screen.runs) == 1
+        run = screen.runs[0]
+        assert run.label == "tanh" and len(run.steps) == 40 and not run.cancelled
+        assert run.spec.sizes == (2, 100, 100, 100, 2)
+        assert status(screen).startswith("Done.")
+        assert all(plot._runs is screen.runs for plot in screen.query(RunsPlot))
+        await pilot.press("t")
+        assert not isinstance(app.screen, TrainScreen)
+        await pilot.press("t")
+        assert app.screen is screen and screen.runs  # the curves are still there
+
+
+async def test_compare_overlays_activations_and_shows_the_coherence_gap():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot, "30", "sigmoid,tanh")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert [run.label for run in screen.runs] == ["sigmoid", "tanh"]
+        sigmoid, tanh = (run.mean_coherence()[1] for run in screen.runs)
+        assert sigmoid == 1.0 and tanh < 0.1
+        assert "sigmoid: loss" in status(screen) and "L2 coh 100.0%" in status(screen)
+
+
+async def test_escape_cancels_within_a_step_and_keeps_the_partial_curves():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot, "100000")
+        await pilot.press("r")
+        for _ in range(400):  # until the first progress message arrives
+            await asyncio.sleep(0.01)
+            if screen.runs:
+                break
+        assert screen.runs and screen.running
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not screen.running
+        run = screen.runs[0]
+        assert run.cancelled and 0 < len(run.steps) < 100000
+        assert status(screen).startswith("Cancelled; the partial curves stay")
+        assert isinstance(app.screen, TrainScreen)
+        await pilot.press("escape")  # nothing running: back to the probe view
+        assert not isinstance(app.screen, TrainScreen)
+
+
+async def test_invalid_plan_is_refused_with_the_reason():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot, "many", "sigmoid")
+        await pilot.press("r")
+        await pilot.pause()
+        assert "Not trained, invalid steps: expected a whole number, got 'many'" in status(screen)
+        screen.query_one("#train-steps").value = "10"
+        await pilot.press("r")
+        await pilot.pause()
+        assert "invalid activations: give 2 to 4 different activations" in status(screen)
+        assert not screen.runs
