@@ -28,15 +28,17 @@ from gradtui.tui.widgets.config import LABELS, ConfigPane
 from gradtui.tui.widgets.plots import HistogramGrid
 from gradtui.tui.widgets.sign_table import SignTable
 
-WELCOME = """\
-Edit the network on the left (tab moves between fields), then press r: gradtui runs one
-forward and backward pass and shows, for every layer, the signs of its weight gradients
-and their histogram.
-
-The lesson: after a sigmoid every input is positive, so each neuron's incoming gradients
-share one sign (row coherence 100%) and its weights zig-zag. Try the presets seed-v2.0
-(sigmoid) and seed-v3.0 (tanh); t trains the network and compares activations.
-? explains every figure and key."""
+WELCOME = (
+    "Edit the network on the left (tab moves between fields), then press r: gradtui runs "
+    "one forward and backward pass and shows, for every layer, the signs of its weight "
+    "gradients and their histogram.\n\n"
+    "The lesson: after a sigmoid every input is positive, so each neuron's incoming "
+    "gradients share one sign (row coherence 100%) and its weights zig-zag. Try the presets "
+    "seed-v2.0 (sigmoid) and seed-v3.0 (tanh); t trains the network and compares "
+    "activations.\n\n"
+    "? explains every figure and key."
+)
+"""The first screen's text, until the first result replaces it."""
 
 LOADING_DELAY = 0.2
 """Seconds a run may take before the loading indicator shows."""
