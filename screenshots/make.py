@@ -27,14 +27,26 @@ SCREENS = [
     ("gradient-flow", "seed-v2.0", (120, 40), ["escape", "r", "f"]),
     ("activations", "seed-v2.0", (120, 40), ["escape", "r", "a"]),
     ("help", "seed-v2.0", (100, 40), ["escape", "question_mark"]),
+    (
+        "compare-sigmoid-tanh",
+        "seed-v2.0",
+        (120, 40),
+        ["escape", "t", ("#train-task", "spiral"), ("#train-compare", "sigmoid,tanh"), "r"],
+    ),
 ]
+"""(name, preset, terminal size, steps): a step is a key, or (field id, value) to set."""
 
 
-async def shoot(name: str, preset_name: str, size: tuple[int, int], keys: list[str]) -> Path:
+async def shoot(name: str, preset_name: str, size: tuple[int, int], keys: list) -> Path:
     app = make_app(preset(preset_name).replace(device="cpu"), deterministic=True)
     async with app.run_test(size=size) as pilot:
         for key in keys:
-            await pilot.press(key)
+            if isinstance(key, tuple):
+                field, value = key
+                app.screen.query_one(field).value = value
+                app.screen.set_focus(None)
+            else:
+                await pilot.press(key)
             await app.workers.wait_for_complete()
             await pilot.pause()
         await pilot.pause()
