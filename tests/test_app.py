@@ -246,3 +246,11 @@ async def test_layout_uses_the_width(size):
         grid = app.query_one("#plot-grid")
         columns = grid.styles.grid_size_columns
         assert columns == (1 if size[0] == 80 else 4)
+
+
+async def test_the_run_button_runs_from_the_keyboard():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.query_one("#run-button").focus()
+        await run_and_wait(pilot, "enter")
+        assert app.result is not None and app.result.spec.activation == "sigmoid"

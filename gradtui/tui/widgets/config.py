@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from gradtui.spec import (
     ACTIVATIONS,
@@ -72,7 +72,7 @@ class ConfigPane(VerticalScroll):
 
     @dataclass
     class RunRequested(Message):
-        """Enter was pressed in a field."""
+        """Enter was pressed in a field, or the Run button."""
 
         pane: ConfigPane
 
@@ -98,6 +98,7 @@ class ConfigPane(VerticalScroll):
         )
         for name in FIELDS:
             yield self._row(name, LABELS[name], self._editor(name, self._initial.field_text(name)))
+        yield Button("Run (r)", id="run-button", variant="primary", compact=True)
 
     def _row(self, name: str, label: str, editor: Widget) -> Widget:
         row = Horizontal(Label(label, classes="field-label"), editor, classes="field")
@@ -190,6 +191,11 @@ class ConfigPane(VerticalScroll):
 
     @on(Input.Submitted)
     def _input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.RunRequested(self))
+
+    @on(Button.Pressed, "#run-button")
+    def _run_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.post_message(self.RunRequested(self))
 

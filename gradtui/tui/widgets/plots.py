@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual_plotext import PlotextPlot
 
@@ -71,6 +72,11 @@ class FlowPlot(PlotextPlot):
 
 class HistogramGrid(VerticalScroll):
     """Layer histograms in a grid of 1 to 4 columns that follows the width, scrolling."""
+
+    BINDINGS = [
+        Binding("j", "scroll_down", "Down", show=False),
+        Binding("k", "scroll_up", "Up", show=False),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Grid(id="plot-grid")
