@@ -20,10 +20,10 @@ from textual.worker import get_current_worker
 from gradtui.insight import findings
 from gradtui.plots import VIEW_TITLES, VIEWS
 from gradtui.result import ProbeResult
-from gradtui.spec import PRESETS, Spec, SpecError
+from gradtui.spec import PRESETS, Spec
 from gradtui.table import number
 from gradtui.tui.commands import gradtui_commands
-from gradtui.tui.messages import DeviceKnown, ProbeFailed, ProbeFinished
+from gradtui.tui.messages import DeviceKnown, ProbeFailed, ProbeFinished, reason_of
 from gradtui.tui.widgets.config import LABELS, ConfigPane
 from gradtui.tui.widgets.plots import HistogramGrid
 from gradtui.tui.widgets.sign_table import SignTable
@@ -205,14 +205,8 @@ class GradApp(App[None]):
             result = run_probe(spec, cancel=worker.cancelled_event)
         except Cancelled:
             return
-        except SpecError as error:
-            self.post_message(
-                ProbeFailed(f"{LABELS.get(error.field, error.field)}: {error.reason}")
-            )
-            return
         except Exception as error:  # anything at all: the app reports it and lives on
-            first_line = (str(error).splitlines() or [""])[0]
-            self.post_message(ProbeFailed(f"{type(error).__name__}: {first_line}"))
+            self.post_message(ProbeFailed(reason_of(error)))
             return
         if not worker.is_cancelled:
             self.post_message(ProbeFinished(result, time.perf_counter() - started))

@@ -33,7 +33,7 @@ from gradtui.plots import (
 from gradtui.result import TrainResult
 from gradtui.spec import OPTIMIZERS, TASKS, Spec, SpecError, TrainSpec, parse_activations
 from gradtui.table import percent
-from gradtui.tui.messages import TrainFailed, TrainProgress
+from gradtui.tui.messages import TrainFailed, TrainProgress, reason_of
 
 PROGRESS_INTERVAL = 0.05
 """Seconds between progress messages from the training thread."""
@@ -234,12 +234,8 @@ class TrainScreen(Screen[None]):
                 runs = [run_training(spec, plan, worker.cancelled_event, lambda r: on_step(0, r))]
             else:
                 runs = compare(spec, plan, activations, worker.cancelled_event, on_step)
-        except SpecError as error:
-            self.post_message(TrainFailed(run_id, f"{error.field}: {error.reason}"))
-            return
         except Exception as error:  # the screen reports it and lives on
-            first_line = (str(error).splitlines() or [""])[0]
-            self.post_message(TrainFailed(run_id, f"{type(error).__name__}: {first_line}"))
+            self.post_message(TrainFailed(run_id, reason_of(error)))
             return
         if worker.is_cancelled and runs:
             runs[-1] = dataclasses.replace(runs[-1], cancelled=True)
