@@ -139,6 +139,29 @@ def _thin(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
     return [xs[i] for i in keep], [ys[i] for i in keep]
 
 
+SMOOTH_POINTS = 60
+"""Smoothed series average windows of len/SMOOTH_POINTS steps: a batch-1 run's per-step
+figures jump between 0 and 1 every step and would fill the chart solid."""
+
+
+def smooth(
+    points: list[tuple[float, float | None]], window: int
+) -> list[tuple[float, float | None]]:
+    """Trailing mean over `window` steps of the finite values (None where there is none)."""
+    if window <= 1:
+        return points
+    out: list[tuple[float, float | None]] = []
+    total, count = 0.0, 0
+    values = [y if y is not None and math.isfinite(y) else None for _, y in points]
+    for i, (x, _) in enumerate(points):
+        if values[i] is not None:
+            total, count = total + values[i], count + 1
+        if i >= window and values[i - window] is not None:
+            total, count = total - values[i - window], count - 1
+        out.append((x, total / count if count else None))
+    return out
+
+
 def draw_series(
     plt: Any,
     series: list[tuple[str, list[tuple[float, float | None]]]],
@@ -146,9 +169,15 @@ def draw_series(
     *,
     reference: float | None = None,
     ylim: tuple[float, float] | None = None,
+    smoothed: bool = False,
 ) -> None:
-    """Lines of (x, y) points, one per label; None values are gaps left out."""
+    """Lines of (x, y) points, one per label; None values are gaps left out. `smoothed`
+    draws trailing means over a window that grows with the run, said in the title."""
     plt.clear_figure()
+    window = max((len(points) for _, points in series), default=0) // SMOOTH_POINTS
+    if smoothed and window > 1:
+        series = [(label, smooth(points, window)) for label, points in series]
+        title = f"{title}, mean of {window} steps"
     plt.title(title)
     drawn = False
     for label, points in series:

@@ -179,6 +179,7 @@ def print_training(runs: list[TrainResult], console: Console, threshold: float) 
             if len(runs) == 1
             else f"update row coherence, layer {layer + 1}",
             ylim=(0, 1.05),
+            smoothed=True,
         ),
         lambda f: draw_trajectory(f, runs),
     ]

@@ -64,3 +64,11 @@ def test_percentages_have_one_decimal():
     assert table.percent(None) == "-"
     assert table.number(6.12e-4) == "6.12e-04"
     assert table.number(0.275) == "0.275"
+
+
+def test_smooth_is_a_trailing_mean_that_skips_missing_values():
+    from gradtui.plots import smooth
+
+    points = [(1, 1.0), (2, 0.0), (3, None), (4, 1.0), (5, 1.0)]
+    assert smooth(points, 1) == points
+    assert smooth(points, 2) == [(1, 1.0), (2, 0.5), (3, 0.0), (4, 1.0), (5, 1.0)]

@@ -95,3 +95,13 @@ async def test_invalid_plan_is_refused_with_the_reason():
         await pilot.pause()
         assert "invalid activations: give 2 to 4 different activations" in status(screen)
         assert not screen.runs
+
+
+async def test_probe_keys_are_off_in_the_train_view():
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_train(pilot, "5")
+        for key in ("v", "l", "c", "e", "f"):
+            await pilot.press(key)
+        assert app.is_running and app.screen is screen
+        assert app.view == "weight" and not app.log_counts

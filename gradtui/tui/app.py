@@ -49,6 +49,8 @@ class GradApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "gradtui"
+    AUTO_FOCUS = None
+    """Nothing focused at start, so `r` runs at once; tab moves into the form."""
 
     BINDINGS = [
         Binding("r", "run", "Run", id="run", tooltip="run the probe (forward + backward)"),
@@ -344,6 +346,12 @@ class GradApp(App[None]):
     def set_field_and_run(self, name: str, text: str) -> None:
         self.query_one(ConfigPane).set_field(name, text)
         self.action_run()
+
+    PROBE_ACTIONS = {"run", "view", "toggle_log", "toggle_config", "export", "leave_field"}
+    """Actions on the probe view's panes: off (and out of the footer) on other screens."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action not in self.PROBE_ACTIONS or self.screen is self.screen_stack[0]
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

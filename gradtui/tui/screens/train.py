@@ -78,7 +78,7 @@ def _draw_ratio(plt: Any, runs: list[TrainResult]) -> None:
         layer = _traced_layer(runs)
         series = traced_series(runs, layer, "update_ratio")
         title = f"log10 update:data, layer {layer + 1}"
-    draw_series(plt, series, title + " (ref -3)", reference=UPDATE_RATIO_REFERENCE)
+    draw_series(plt, series, title + " (ref -3)", reference=UPDATE_RATIO_REFERENCE, smoothed=True)
 
 
 def _draw_coherence(plt: Any, runs: list[TrainResult]) -> None:
@@ -88,7 +88,7 @@ def _draw_coherence(plt: Any, runs: list[TrainResult]) -> None:
         layer = _traced_layer(runs)
         series = traced_series(runs, layer, "update_coherence")
         title = f"update row coherence, layer {layer + 1}"
-    draw_series(plt, series, title, ylim=(0, 1.05))
+    draw_series(plt, series, title, ylim=(0, 1.05), smoothed=True)
 
 
 class TrainScreen(Screen[None]):
