@@ -108,7 +108,7 @@ def _summarize_fused(
     counts = compiled.hist_pass(array, left, bins / (right - left), bins, blocks)
     counts[bins - 1] += counts[bins]  # the maximum sits on the last edge: last bin
     positive, negative = per_row[:, 2] > 0, per_row[:, 3] > 0
-    saturated = _saturated(x, saturation) if saturation else 0
+    saturated = int(_saturated(x, saturation)) if saturation else 0
     scalars = torch.tensor(
         [
             numel,
@@ -128,10 +128,14 @@ def _summarize_fused(
     return Summary(scalars, torch.from_numpy(counts[:bins]), rows, saturation, dead)
 
 
-def _saturated(x: Tensor, saturation: str) -> int:
+def _saturated(x: Tensor, saturation: str, finite: Tensor | None = None) -> Tensor:
+    """Count of entries in the activation's flat region (of the `finite` ones where
+    given), as a device tensor."""
     if saturation == "sigmoid":
-        return int(torch.count_nonzero((x < 1 - SATURATION) | (x > SATURATION)))
-    return int(torch.count_nonzero(x.abs() > SATURATION))
+        flat = (x < 1 - SATURATION) | (x > SATURATION)
+    else:
+        flat = x.abs() > SATURATION
+    return torch.count_nonzero(flat if finite is None else flat & finite)
 
 
 def _summarize_eager(
@@ -175,12 +179,9 @@ def _summarize_eager(
             parts.append(torch.count_nonzero(row_pos | row_neg))
         else:
             parts += [torch.zeros((), device=device), torch.zeros((), device=device)]
-        if saturation == "sigmoid":
-            parts.append(torch.count_nonzero((clean < 1 - SATURATION) | (clean > SATURATION)))
-        elif saturation == "tanh":
-            parts.append(torch.count_nonzero(clean.abs() > SATURATION))
-        else:
-            parts.append(torch.zeros((), device=device))
+        parts.append(
+            _saturated(clean, saturation, finite) if saturation else torch.zeros((), device=device)
+        )
         total += torch.stack([p.to(f64) for p in parts])
         lo = torch.minimum(lo, torch.where(finite, chunk, math.inf).amin().to(f64))
         hi = torch.maximum(hi, torch.where(finite, chunk, -math.inf).amax().to(f64))
