@@ -155,3 +155,20 @@ def test_presets_lists_each_with_what_it_reproduces(capsys):
         "seed-v3.0",
     ]
     assert "layer 2 all positive" in lines[0]
+
+
+def test_config_toml_round_trip(tmp_path, capsys):
+    from gradtui.spec import Spec
+
+    spec = Spec(sizes=(10, 20, 5), activation="tanh", init="normal:0.02", bias=False, seed=9)
+    path = tmp_path / "spec.toml"
+    path.write_text(spec.to_toml())
+    assert Spec.load(path) == spec
+    assert main(["probe", "--config", str(path), "--json", "-"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["spec"]["sizes"] == [10, 20, 5] and data["spec"]["bias"] is False
+    path.write_text('sizes = [10, 5]\ncolour = "red"\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["probe", "--config", str(path)])
+    assert exit_info.value.code == 2
+    assert "colour: unknown field; allowed: sizes" in capsys.readouterr().err
