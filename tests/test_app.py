@@ -52,9 +52,10 @@ async def test_r_runs_and_the_table_shows_the_correction():
         assert app.result is not None
         table = app.query_one(SignTable)
         assert table.row_count == 4
-        coherence = [str(table.get_row_at(i)[table.get_column_index("row coh")]) for i in range(4)]
+        column = table.get_column_index("row coh")
+        coherence = [str(table.get_row_at(i)[column]).strip() for i in range(4)]
         assert coherence == ["0.0%", "100.0%", "100.0%", "100.0%"]
-        positive = str(table.get_row_at(3)[table.get_column_index("+")])
+        positive = str(table.get_row_at(3)[table.get_column_index("+")]).strip()
         assert positive == "100.0%"
         assert len(app.query(LayerPlot)) == 4
         findings = str(app.query_one("#findings").render())

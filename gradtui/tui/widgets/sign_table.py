@@ -31,22 +31,22 @@ class SignTable(DataTable):
     def _rebuild(self) -> None:
         self._width = self.size.width
         shown = table.columns(self.size.width)
+        rows = table.rows(self._result) if self._result is not None else []
+        # DataTable sizes columns to their content and ignores a cell's justify, so
+        # numbers are padded to the column's width here to line up on the right.
+        widths = {
+            i: max([len(table.COLUMNS[i][0]), *(len(cells[i].text) for cells in rows)])
+            for i in shown
+        }
         self.clear(columns=True)
         for i in shown:
-            self.add_column(table.COLUMNS[i][0], key=table.COLUMNS[i][0])
-        if self._result is None:
-            return
+            self.add_column(table.COLUMNS[i][0], key=table.COLUMNS[i][0], width=widths[i])
         colours = self.app.theme_variables
-        for cells in table.rows(self._result):
-            self.add_row(
-                *(
-                    Text(
-                        cells[i].text,
-                        style=f"bold {colours[TAG_VARIABLES[cells[i].tag]]}"
-                        if cells[i].tag
-                        else "",
-                        justify="left" if table.COLUMNS[i][0] in table.LEFT_ALIGNED else "right",
-                    )
-                    for i in shown
-                )
-            )
+        for cells in rows:
+            self.add_row(*(self._cell(cells[i], i, widths[i], colours) for i in shown))
+
+    @staticmethod
+    def _cell(cell: table.Cell, column: int, width: int, colours: dict[str, str]) -> Text:
+        left = table.COLUMNS[column][0] in table.LEFT_ALIGNED
+        style = f"bold {colours[TAG_VARIABLES[cell.tag]]}" if cell.tag else ""
+        return Text(cell.text.ljust(width) if left else cell.text.rjust(width), style=style)
