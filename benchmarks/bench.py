@@ -219,6 +219,9 @@ def main() -> int:
             del MODELS[name]
         args.repeats = 3
     kernels.warm_up(wait=True)
+    if kernels.ready() is None:
+        reason = kernels.failure() or "disabled"
+        print(f"note: no fused kernels ({reason}): the eager path is measured twice")
     print(f"machine: {machine()}\n")
 
     rows = bench_stats(args.repeats)

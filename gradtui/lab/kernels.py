@@ -133,6 +133,12 @@ def _build() -> None:
     _state["kernels"] = kernels
 
 
+def failure() -> str | None:
+    """Why the kernels could not be built (numba missing, a compile error), if so."""
+    error = _state["error"]
+    return None if error is None else f"{type(error).__name__}: {error}"
+
+
 def ready() -> SimpleNamespace | None:
     """The compiled kernels, or None while they compile or where numba is unavailable."""
     return _state["kernels"] if enabled() else None
