@@ -1,7 +1,13 @@
-import pytest
-import torch
+import os
 
-from gradtui.lab import kernels
+# Same floating-point results on any x86 CPU (AVX2 or AVX-512 hosts), so the snapshot
+# tests draw the same curves on whatever machine CI lands on. Must precede torch.
+os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from gradtui.lab import kernels  # noqa: E402
 
 torch.set_num_threads(1)
 # Every test sees the same statistics path: the fused kernels, compiled before any test.
