@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -83,20 +84,17 @@ def summarize(
 def _summarize_fused(
     x: Tensor, bins: int, *, rows: bool, saturation: str | None, dead: bool
 ) -> Summary | None:
-    """The CPU path through the fused kernels; None where it does not apply (not on the
-    CPU, not float32/64, empty, kernels not compiled yet, or NaN/Inf present)."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+    """The CPU path through the fused kernels; None where it does not apply (see
+    `_kernel_input`, or NaN/Inf present)."""
+    fused = _kernel_input(x)
+    if fused is None:
         return None
-    compiled = kernels.ready()
-    if compiled is None or x.numel() == 0:
-        return None
+    compiled, array = fused
     low, high = torch.aminmax(x)
     lo, hi = float(low), float(high)
     if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or Inf: the eager path masks
         return None
     rows = rows and x.dim() >= 2
-    matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
-    array = matrix.contiguous().numpy()
     numel = array.size
     pivot = (lo + hi) / 2
     per_row = np.empty((array.shape[0], 4))
@@ -126,6 +124,18 @@ def _summarize_fused(
         dtype=torch.float64,
     )
     return Summary(scalars, torch.from_numpy(counts[:bins]), rows, saturation, dead)
+
+
+def _kernel_input(x: Tensor) -> tuple[SimpleNamespace, np.ndarray] | None:
+    """The compiled kernels and `x` as a C-contiguous 2-D array (rows kept, 1-D as one
+    row), where the fused path applies: on the CPU, float32/64, not empty, compiled."""
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return None
+    compiled = kernels.ready()
+    if compiled is None or x.numel() == 0:
+        return None
+    matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
+    return compiled, matrix.contiguous().numpy()
 
 
 def _saturated(x: Tensor, saturation: str, finite: Tensor | None = None) -> Tensor:
@@ -225,17 +235,13 @@ def _chunks(matrix: Tensor, size: int) -> list[Tensor]:
 def norm(x: Tensor) -> Tensor:
     """Frobenius norm accumulated in float64, as a 0-d device tensor."""
     x = x.detach()
-    compiled = kernels.ready()
-    if (
-        compiled is not None
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-    ):
-        matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
-        square_sum = compiled.square_sum(matrix.contiguous().numpy())
-        return torch.tensor(square_sum, dtype=torch.float64).sqrt()
+    fused = _kernel_input(x)
+    if fused is not None:
+        compiled, array = fused
+        return torch.tensor(compiled.square_sum(array), dtype=torch.float64).sqrt()
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for chunk in x.reshape(-1).split(CHUNK_ELEMENTS):
+    size = CHUNK_ELEMENTS if x.device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
+    for chunk in x.reshape(-1).split(size):
         values = chunk.to(torch.float64)
         total += torch.dot(values, values)
     return total.sqrt()
