@@ -240,3 +240,36 @@ def draw_trajectory(plt: Any, runs: list) -> None:
         plt.xlim(0, 1)
         plt.ylim(0, 1)
         plt.text("no steps yet", 0.35, 0.5)
+
+
+def traced_layer(runs: list) -> int:
+    """The layer (0-based) whose figures the compare overlays follow: the first layer fed
+    by activation outputs, where the restriction shows, or the only layer."""
+    return 1 if runs and len(runs[0].spec.sizes) > 2 else 0
+
+
+def _per_layer_or_traced(runs: list, key: str, name: str) -> tuple[list, str]:
+    if len(runs) == 1:
+        return layer_series(runs[0], key), f"{name} per layer"
+    layer = traced_layer(runs)
+    return traced_series(runs, layer, key), f"{name}, layer {layer + 1}"
+
+
+def draw_loss(plt: Any, runs: list) -> None:
+    draw_series(plt, loss_series(runs), "loss on the whole data set")
+
+
+def draw_update_ratio(plt: Any, runs: list) -> None:
+    """log10 update:data per layer (one run) or of the traced layer per run, ref -3."""
+    series, title = _per_layer_or_traced(runs, "update_ratio", "log10 update:data")
+    draw_series(plt, series, title + " (ref -3)", reference=UPDATE_RATIO_REFERENCE, smoothed=True)
+
+
+def draw_update_coherence(plt: Any, runs: list) -> None:
+    """Update row coherence per layer (one run) or of the traced layer per run."""
+    series, title = _per_layer_or_traced(runs, "update_coherence", "update row coherence")
+    draw_series(plt, series, title, ylim=(0, 1.05), smoothed=True)
+
+
+TRAINING_CHARTS = (draw_loss, draw_update_ratio, draw_update_coherence, draw_trajectory)
+"""The four charts of a training run, as the Train view lays them out."""

@@ -12,14 +12,7 @@ from rich.text import Text
 
 from gradtui import table
 from gradtui.insight import findings
-from gradtui.plots import (
-    draw_histogram,
-    draw_series,
-    draw_trajectory,
-    layer_series,
-    loss_series,
-    traced_series,
-)
+from gradtui.plots import draw_histogram, draw_loss, draw_trajectory, draw_update_coherence
 from gradtui.result import ProbeResult, TrainResult
 from gradtui.spec import PRESETS
 
@@ -167,23 +160,8 @@ def print_training(runs: list[TrainResult], console: Console, threshold: float) 
         console.print(train_table(runs[0]))
     else:
         console.print(compare_table(runs, threshold))
-    layer = 1 if len(runs[0].spec.sizes) > 2 else 0
-    figures = [
-        lambda f: draw_series(f, loss_series(runs), "loss on the whole data set"),
-        lambda f: draw_series(
-            f,
-            layer_series(runs[0], "update_coherence")
-            if len(runs) == 1
-            else traced_series(runs, layer, "update_coherence"),
-            "update row coherence per layer"
-            if len(runs) == 1
-            else f"update row coherence, layer {layer + 1}",
-            ylim=(0, 1.05),
-            smoothed=True,
-        ),
-        lambda f: draw_trajectory(f, runs),
-    ]
+    figures = (draw_loss, draw_update_coherence, draw_trajectory)
     for draw in figures:
         figure = _figure(width, 16, color)
-        draw(figure)
+        draw(figure, runs)
         console.print(Text.from_ansi(figure.build()))

@@ -22,14 +22,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from gradtui.plots import (
-    UPDATE_RATIO_REFERENCE,
-    draw_series,
-    draw_trajectory,
-    layer_series,
-    loss_series,
-    traced_series,
-)
+from gradtui.plots import TRAINING_CHARTS, traced_layer
 from gradtui.result import TrainResult
 from gradtui.spec import OPTIMIZERS, TASKS, Spec, SpecError, TrainSpec, parse_activations
 from gradtui.table import percent
@@ -61,34 +54,6 @@ class RunsPlot(PlotextPlot):
         text = super().render()
         self._drawn = (key, text)
         return text
-
-
-def _traced_layer(runs: list[TrainResult]) -> int:
-    return 1 if runs and len(runs[0].spec.sizes) > 2 else 0
-
-
-def _draw_loss(plt: Any, runs: list[TrainResult]) -> None:
-    draw_series(plt, loss_series(runs), "loss (whole data set)")
-
-
-def _draw_ratio(plt: Any, runs: list[TrainResult]) -> None:
-    if len(runs) == 1:
-        series, title = layer_series(runs[0], "update_ratio"), "log10 update:data per layer"
-    else:
-        layer = _traced_layer(runs)
-        series = traced_series(runs, layer, "update_ratio")
-        title = f"log10 update:data, layer {layer + 1}"
-    draw_series(plt, series, title + " (ref -3)", reference=UPDATE_RATIO_REFERENCE, smoothed=True)
-
-
-def _draw_coherence(plt: Any, runs: list[TrainResult]) -> None:
-    if len(runs) == 1:
-        series, title = layer_series(runs[0], "update_coherence"), "update row coherence per layer"
-    else:
-        layer = _traced_layer(runs)
-        series = traced_series(runs, layer, "update_coherence")
-        title = f"update row coherence, layer {layer + 1}"
-    draw_series(plt, series, title, ylim=(0, 1.05), smoothed=True)
 
 
 class TrainScreen(Screen[None]):
@@ -141,10 +106,8 @@ class TrainScreen(Screen[None]):
             yield Input("", placeholder="e.g. sigmoid,tanh", compact=True, id="train-compare")
         yield Static("Press r to train the configured network.", id="train-status")
         with Grid(id="train-grid"):
-            yield RunsPlot(_draw_loss, id="train-loss")
-            yield RunsPlot(_draw_ratio, id="train-ratio")
-            yield RunsPlot(_draw_coherence, id="train-coherence")
-            yield RunsPlot(draw_trajectory, id="train-trajectory")
+            for draw, name in zip(TRAINING_CHARTS, ("loss", "ratio", "coherence", "trajectory")):
+                yield RunsPlot(draw, id=f"train-{name}")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -278,7 +241,7 @@ class TrainScreen(Screen[None]):
         for r in self.runs:
             loss = "-" if r.final_loss is None else f"{r.final_loss:.3g}"
             coherence = r.mean_coherence()
-            layer = _traced_layer(self.runs)
+            layer = traced_layer(self.runs)
             coh = coherence[layer] if layer < len(coherence) else None
             parts.append(f"{r.label}: loss {loss}, L{layer + 1} coh {percent(coh)}")
         return " | ".join(parts)
