@@ -226,8 +226,7 @@ def traced_series(
 def draw_trajectory(plt: Any, runs: list) -> None:
     """The path of the two traced weights: a zig-zag where an update cannot split them."""
     plt.clear_figure()
-    traced = runs[0].traced if runs else ""
-    plt.title(f"trajectory: {traced}")
+    plt.title(f"trajectory: {runs[0].traced}" if runs else "trajectory of two weights")
     drawn = False
     for run in runs:
         points = [run.start, *(s.trajectory for s in run.steps)]
@@ -249,8 +248,8 @@ def traced_layer(runs: list) -> int:
 
 
 def _per_layer_or_traced(runs: list, key: str, name: str) -> tuple[list, str]:
-    if len(runs) == 1:
-        return layer_series(runs[0], key), f"{name} per layer"
+    if len(runs) <= 1:
+        return (layer_series(runs[0], key) if runs else []), f"{name} per layer"
     layer = traced_layer(runs)
     return traced_series(runs, layer, key), f"{name}, layer {layer + 1}"
 
