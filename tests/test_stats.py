@@ -200,3 +200,15 @@ def test_random_matrices_match_reference(rows, cols, seed):
     x = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     x[x.abs() < 0.3] = 0.0
     assert_matches(stats_of(x, bins=9, rows=True), reference_stats(x.numpy(), 9, rows=True))
+
+
+def test_summaries_from_two_threads_at_once_agree(stats_path):
+    """A new probe can start while a cancelled one still measures: both must be right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = torch.randn(600, 700, generator=torch.Generator().manual_seed(8))
+    expected = reference_stats(x.numpy(), 50, rows=True)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: stats_of(x, rows=True), range(8)))
+    for got in results:
+        assert_matches(got, expected)

@@ -103,7 +103,26 @@ def _compile() -> SimpleNamespace:
         row_pass(sample, 0.0, np.empty((3, 4)))
         hist_pass(sample, 0.0, 0.3, 4, 2)
         square_sum(sample)
-    return SimpleNamespace(row_pass=row_pass, hist_pass=hist_pass, square_sum=square_sum)
+    return SimpleNamespace(
+        row_pass=_serialised(row_pass),
+        hist_pass=_serialised(hist_pass),
+        square_sum=_serialised(square_sum),
+    )
+
+
+_calls = threading.Lock()
+
+
+def _serialised(kernel):
+    """One kernel call at a time: numba's fallback threading layer (workqueue) aborts the
+    process when two threads launch parallel kernels at once, which happens when a new
+    probe starts while a cancelled one is still measuring."""
+
+    def call(*args):
+        with _calls:
+            return kernel(*args)
+
+    return call
 
 
 def enabled() -> bool:
