@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from gradtui import __version__
@@ -27,6 +28,7 @@ from gradtui.spec import (
     Spec,
     SpecError,
     TrainSpec,
+    describe,
     parse_activations,
     preset,
 )
@@ -174,20 +176,8 @@ def _probe(spec: Spec, json_path: str | None) -> int:
     except SpecError as error:
         _spec_error(error)
     except RuntimeError as error:  # e.g. CUDA out of memory: one line, not a traceback
-        _fail(f"the probe failed on {spec.device}: {str(error).splitlines()[0]}")
-    if json_path == "-":
-        sys.stdout.write(result.to_json() + "\n")
-        return 0
-    if json_path is not None:
-        try:
-            with open(json_path, "w", encoding="utf-8") as out:
-                out.write(result.to_json() + "\n")
-        except OSError as error:
-            _fail(f"--json: cannot write {json_path}: {error.strerror}")
-    print_report(result, make_console())
-    if json_path is not None:
-        print(f"wrote {json_path}")
-    return 0
+        _fail(f"the probe failed on {spec.device}: {describe(error)}")
+    return _output(result.to_json(), json_path, lambda: print_report(result, make_console()))
 
 
 def _train(
@@ -199,14 +189,15 @@ def _train(
 
     console = make_console()
     labels = activations or (spec.activation,)
-    total = plan.steps * len(labels)
     progress = None
     if console.is_terminal and json_path != "-":
         from rich.progress import Progress
 
         progress = Progress(console=console, transient=True)
         progress.start()
-        task_id = progress.add_task(f"training ({', '.join(labels)})", total=total)
+        task_id = progress.add_task(
+            f"training ({', '.join(labels)})", total=plan.steps * len(labels)
+        )
 
     def on_step(index: int, result) -> None:
         if progress is not None:
@@ -220,25 +211,30 @@ def _train(
     except SpecError as error:
         _spec_error(error)
     except RuntimeError as error:
-        _fail(f"training failed on {spec.device}: {str(error).splitlines()[0]}")
+        _fail(f"training failed on {spec.device}: {describe(error)}")
     finally:
         if progress is not None:
             progress.stop()
-    text = (
-        runs[0].to_json(plan.threshold)
-        if activations is None
-        else comparison_json(runs, plan.threshold)
-    )
+    if activations is None:
+        text = runs[0].to_json(plan.threshold)
+    else:
+        text = comparison_json(runs, plan.threshold)
+    return _output(text, json_path, lambda: print_training(runs, console, plan.threshold))
+
+
+def _output(json_text: str, json_path: str | None, show: Callable[[], None]) -> int:
+    """`--json -`: only the JSON, on stdout. Otherwise `show` the report, after writing
+    the JSON file when one is named."""
     if json_path == "-":
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(json_text + "\n")
         return 0
     if json_path is not None:
         try:
             with open(json_path, "w", encoding="utf-8") as out:
-                out.write(text + "\n")
+                out.write(json_text + "\n")
         except OSError as error:
             _fail(f"--json: cannot write {json_path}: {error.strerror}")
-    print_training(runs, console, plan.threshold)
+    show()
     if json_path is not None:
         print(f"wrote {json_path}")
     return 0

@@ -86,6 +86,15 @@ class SpecError(ValueError):
         return "--" + self.field.replace("_", "-")
 
 
+def describe(error: BaseException) -> str:
+    """One line for a status bar or a terminal: a SpecError's field and reason, else the
+    exception's type and the first line of its message (e.g. CUDA out of memory)."""
+    if isinstance(error, SpecError):
+        return f"{error.field}: {error.reason}"
+    first_line = (str(error).splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first_line}"
+
+
 def _choices(values: tuple[str, ...]) -> str:
     return ", ".join(values)
 

@@ -20,10 +20,10 @@ from textual.worker import get_current_worker
 from gradtui.insight import findings
 from gradtui.plots import VIEW_TITLES, VIEWS
 from gradtui.result import ProbeResult
-from gradtui.spec import PRESETS, Spec
+from gradtui.spec import PRESETS, Spec, describe
 from gradtui.table import number
 from gradtui.tui.commands import gradtui_commands
-from gradtui.tui.messages import DeviceKnown, ProbeFailed, ProbeFinished, reason_of
+from gradtui.tui.messages import DeviceKnown, ProbeFailed, ProbeFinished
 from gradtui.tui.widgets.config import LABELS, ConfigPane
 from gradtui.tui.widgets.plots import HistogramGrid
 from gradtui.tui.widgets.sign_table import SignTable
@@ -208,7 +208,7 @@ class GradApp(App[None]):
         except Cancelled:
             return
         except Exception as error:  # anything at all: the app reports it and lives on
-            self.post_message(ProbeFailed(reason_of(error)))
+            self.post_message(ProbeFailed(describe(error)))
             return
         if not worker.is_cancelled:
             self.post_message(ProbeFinished(result, time.perf_counter() - started))

@@ -7,16 +7,6 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from gradtui.result import ProbeResult, TrainResult
-from gradtui.spec import SpecError
-
-
-def reason_of(error: BaseException) -> str:
-    """One line for the status bar: the field and reason of a SpecError, else the
-    exception's type and the first line of its message (CUDA out of memory, ...)."""
-    if isinstance(error, SpecError):
-        return f"{error.field}: {error.reason}"
-    first_line = (str(error).splitlines() or [""])[0]
-    return f"{type(error).__name__}: {first_line}"
 
 
 @dataclass

@@ -24,9 +24,17 @@ from textual_plotext import PlotextPlot
 
 from gradtui.plots import TRAINING_CHARTS, traced_layer
 from gradtui.result import TrainResult
-from gradtui.spec import OPTIMIZERS, TASKS, Spec, SpecError, TrainSpec, parse_activations
+from gradtui.spec import (
+    OPTIMIZERS,
+    TASKS,
+    Spec,
+    SpecError,
+    TrainSpec,
+    describe,
+    parse_activations,
+)
 from gradtui.table import percent
-from gradtui.tui.messages import TrainFailed, TrainProgress, reason_of
+from gradtui.tui.messages import TrainFailed, TrainProgress
 
 PROGRESS_INTERVAL = 0.05
 """Seconds between progress messages from the training thread."""
@@ -198,7 +206,7 @@ class TrainScreen(Screen[None]):
             else:
                 runs = compare(spec, plan, activations, worker.cancelled_event, on_step)
         except Exception as error:  # the screen reports it and lives on
-            self.post_message(TrainFailed(run_id, reason_of(error)))
+            self.post_message(TrainFailed(run_id, describe(error)))
             return
         if worker.is_cancelled and runs:
             runs[-1] = dataclasses.replace(runs[-1], cancelled=True)
