@@ -107,6 +107,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     add("--samples", help="size of the generated data set (default 500)")
     add("--noise", help="noise on the task's points or targets (default 0.2)")
     add("--threshold", help="loss for 'steps to threshold' (default 0.2)")
+    add("--trace", help="weights whose trajectory is drawn: LAYER:NEURON:A,B (default 2:0:0,1)")
 
 
 def spec_from_args(args: argparse.Namespace) -> Spec:

@@ -66,6 +66,7 @@ MAX_LAYERS = 256
 MAX_BINS = 1000
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 _NORMAL_INIT_RE = re.compile(r"^normal:(.+)$")
+_TRACE_RE = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*$")
 
 
 class SpecError(ValueError):
@@ -276,6 +277,10 @@ class TrainSpec:
     """Noise added to the task's points (Playground units) or targets."""
     threshold: float = 0.2
     """The loss whose first crossing the comparison reports as steps to threshold."""
+    trace: str = ""
+    """`LAYER:NEURON:A,B`: the two incoming weights A and B of NEURON in LAYER (1-based
+    layer, 0-based indexes) whose trajectory is drawn; empty: 2:0:0,1, the first layer fed
+    by activation outputs (1:0:0,1 in a one-layer network)."""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -303,6 +308,20 @@ class TrainSpec:
             or self.noise < 0
         ):
             raise SpecError("noise", f"must be a number >= 0, got {self.noise!r}")
+        self.trace_indexes()
+
+    def trace_indexes(self) -> tuple[int, int, int, int] | None:
+        """(layer, neuron, a, b) of `trace`, None for the default; SpecError if malformed."""
+        if not self.trace:
+            return None
+        match = _TRACE_RE.match(self.trace)
+        if not match or int(match.group(1)) < 1:
+            raise SpecError(
+                "trace",
+                f"expected LAYER:NEURON:A,B like 2:0:0,1 (layer from 1), got {self.trace!r}",
+            )
+        layer, neuron, a, b = (int(g) for g in match.groups())
+        return layer, neuron, a, b
 
     def replace(self, **changes: Any) -> TrainSpec:
         return dataclasses.replace(self, **changes)

@@ -206,3 +206,33 @@ def test_train_bad_input_exits_2(argv, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_the_traced_weights_can_be_chosen():
+    plan = TrainSpec(task="xor", steps=6, trace="3:4:7,9")
+    trainer = Trainer(small(), plan)
+    assert trainer.traced == "layer 3, neuron 4, weights 7 and 9"
+    weight = trainer.model.linears[2].weight.detach()
+    start = (float(weight[4, 7]), float(weight[4, 9]))
+    assert trainer.trajectory() == start
+    step = trainer.step()
+    assert step.trajectory == (float(weight[4, 7]), float(weight[4, 9]))
+    assert step.trajectory != start
+
+
+@pytest.mark.parametrize(
+    ("trace", "message"),
+    [
+        ("9:0:0,1", "layer 9 does not exist; the network has 4 layers"),
+        ("2:16:0,1", "layer 2 has neurons 0 to 15, got 16"),
+        ("1:0:0,2", "layer 1 has weights 0 to 1, got 0,2"),
+    ],
+)
+def test_a_trace_outside_the_network_is_refused(trace, message):
+    with pytest.raises(SpecError, match=message):
+        Trainer(small(), TrainSpec(task="xor", trace=trace))
+
+
+def test_a_malformed_trace_is_refused():
+    with pytest.raises(SpecError, match="expected LAYER:NEURON:A,B"):
+        TrainSpec(trace="0:1:2,3")

@@ -21,7 +21,7 @@ from gradtui.lab.model import build_model
 from gradtui.lab.stats import row_coherence
 from gradtui.lab.tasks import make_task
 from gradtui.result import LayerStep, TrainResult, TrainStep
-from gradtui.spec import Spec, TrainSpec
+from gradtui.spec import Spec, SpecError, TrainSpec
 
 MOMENTUM = 0.9
 
@@ -51,22 +51,43 @@ class Trainer:
         self.batches = torch.Generator().manual_seed(spec.seed + 1)
         self.optimizer = _optimizer(plan.optimizer, self.model.parameters(), plan.lr)
         self.steps_taken = 0
-        # The traced weights: the first two incoming weights of neuron 0 in the layer
-        # after the first activation (the first layer fed by activation outputs).
-        self.traced_layer = 1 if len(self.model.linears) > 1 else 0
-        self.traced_columns = (
-            (0, 1) if self.model.linears[self.traced_layer].in_features > 1 else (0, 0)
-        )
+        self.traced_layer, self.traced_neuron, self.traced_columns = self._trace(plan)
+
+    def _trace(self, plan: TrainSpec) -> tuple[int, int, tuple[int, int]]:
+        """(layer, neuron, (a, b)), 0-based, of the weights whose trajectory is drawn."""
+        linears = self.model.linears
+        chosen = plan.trace_indexes()
+        if chosen is None:
+            # The first two incoming weights of neuron 0 in the layer after the first
+            # activation: the first layer fed by activation outputs.
+            layer = 1 if len(linears) > 1 else 0
+            return layer, 0, ((0, 1) if linears[layer].in_features > 1 else (0, 0))
+        layer, neuron, a, b = chosen
+        if layer > len(linears):
+            raise SpecError(
+                "trace", f"layer {layer} does not exist; the network has {len(linears)} layers"
+            )
+        linear = linears[layer - 1]
+        if neuron >= linear.out_features:
+            raise SpecError(
+                "trace", f"layer {layer} has neurons 0 to {linear.out_features - 1}, got {neuron}"
+            )
+        if max(a, b) >= linear.in_features:
+            raise SpecError(
+                "trace", f"layer {layer} has weights 0 to {linear.in_features - 1}, got {a},{b}"
+            )
+        return layer - 1, neuron, (a, b)
 
     @property
     def traced(self) -> str:
         a, b = self.traced_columns
-        return f"layer {self.traced_layer + 1}, neuron 0, weights {a} and {b}"
+        return f"layer {self.traced_layer + 1}, neuron {self.traced_neuron}, weights {a} and {b}"
 
     def trajectory(self) -> tuple[float, float]:
         weight = self.model.linears[self.traced_layer].weight
         a, b = self.traced_columns
-        pair = torch.stack([weight[0, a], weight[0, b]]).tolist()
+        n = self.traced_neuron
+        pair = torch.stack([weight[n, a], weight[n, b]]).tolist()
         return (pair[0], pair[1])
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
@@ -98,7 +119,8 @@ class Trainer:
             )
         traced = linears[self.traced_layer].weight.detach()
         a, b = self.traced_columns
-        head = [loss, batch_loss.detach(), accuracy, traced[0, a], traced[0, b]]
+        n = self.traced_neuron
+        head = [loss, batch_loss.detach(), accuracy, traced[n, a], traced[n, b]]
         # One transfer per step: every figure of the step in one tensor.
         values = torch.stack(
             [v.to(torch.float64).cpu().reshape(()) for v in head + figures]
