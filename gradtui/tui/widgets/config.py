@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -104,7 +104,7 @@ class ConfigPane(VerticalScroll):
         row = Horizontal(Label(label, classes="field-label"), editor, classes="field")
         error = Static("", classes="field-error", id=f"error-{name}")
         error.display = False
-        return _FieldBlock(row, error)
+        return Vertical(row, error, classes="field-block")
 
     def _editor(self, name: str, text: str) -> Widget:
         if name in CHOICES:
@@ -207,21 +207,6 @@ class ConfigPane(VerticalScroll):
                 self.load(PRESETS[str(event.value)].spec)
             return
         self.check()
-
-
-class _FieldBlock(Widget):
-    """A field's row and, under it, its error line."""
-
-    DEFAULT_CSS = """
-    _FieldBlock { height: auto; }
-    """
-
-    def __init__(self, row: Widget, error: Widget) -> None:
-        super().__init__()
-        self._children = (row, error)
-
-    def compose(self) -> ComposeResult:
-        yield from self._children
 
 
 def _preset_of(spec: Spec | None) -> str | None:
