@@ -13,13 +13,16 @@ from gradtui.result import Histogram, LayerResult
 PLOT_WIDTH = 38
 """Narrowest a histogram gets before the grid drops a column."""
 MAX_COLUMNS = 4
+PLOT_HEIGHT = 12
+"""Rows of a histogram when the layers do not all fit: the pane scrolls."""
+MAX_PLOT_HEIGHT = 30
 
 
 class LayerPlot(PlotextPlot):
     """A histogram of one layer's tensor; keeps its data and redraws from it."""
 
-    DEFAULT_CSS = """
-    LayerPlot { height: 12; }
+    DEFAULT_CSS = f"""
+    LayerPlot {{ height: {PLOT_HEIGHT}; }}
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -89,8 +92,16 @@ class HistogramGrid(VerticalScroll):
         self._fit_columns()
 
     def _fit_columns(self) -> None:
+        """Columns from the width; rows share the height when all fit (a large terminal),
+        else keep PLOT_HEIGHT and the pane scrolls."""
+        grid = self.query_one("#plot-grid", Grid)
         columns = max(1, min(MAX_COLUMNS, self.size.width // PLOT_WIDTH))
-        self.query_one("#plot-grid", Grid).styles.grid_size_columns = columns
+        rows = max(1, -(-len(grid.children) // columns))
+        height = max(PLOT_HEIGHT, min(MAX_PLOT_HEIGHT, self.size.height // rows))
+        grid.styles.grid_size_columns = columns
+        grid.styles.grid_rows = str(height)
+        for plot in grid.children:
+            plot.styles.height = height
 
     async def show(self, layers: list[LayerResult], view: str, *, log: bool) -> None:
         grid = self.query_one("#plot-grid", Grid)
