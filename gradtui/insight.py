@@ -35,22 +35,29 @@ def findings(result: ProbeResult) -> list[str]:
         notes.append(
             f"Layer{_plural(one_signed)} {_list(one_signed)}: all weight gradients one sign."
         )
+    by_index = {layer.index: layer for layer in layers}
     fed_positive = [
         layer.index
         for layer, previous in zip(layers[1:], layers)
         if previous.activation_name in POSITIVE_OUTPUT
     ]
-    if fed_positive and result.spec.batch_size > 1:
+    averaged = [i for i in fed_positive if (by_index[i].weight_grad.row_coherence or 0.0) < 1.0]
+    if averaged and result.spec.batch_size > 1:
         notes.append(
-            f"Batch {result.spec.batch_size}: a row mixes signs only where samples' deltas "
-            "disagree, so coherence below 100% here is the batch averaging, not the activation."
+            f"Batch {result.spec.batch_size}: layer{_plural(averaged)} {_list(averaged)} "
+            f"take{'' if len(averaged) > 1 else 's'} only non-negative inputs, yet rows mix "
+            "signs where samples' deltas "
+            "disagree: the batch averages the restriction away, the activation does not."
         )
     if (
-        not coherent
+        len(layers) > 1
+        and not fed_positive
         and all((layer.weight_grad.row_coherence or 0.0) < 0.05 for layer in layers[1:])
-        and len(layers) > 1
     ):
-        notes.append("No layer's rows are one-signed: inputs of both signs reach every layer.")
+        notes.append(
+            "No layer's rows are one-signed: the activation's outputs have both signs, so a "
+            "neuron's weights can move in different directions in one step."
+        )
     saturated = [layer.index for layer in layers if (layer.activation.saturated or 0.0) >= 0.5]
     if saturated:
         notes.append(
