@@ -242,9 +242,9 @@ def draw_trajectory(plt: Any, runs: list) -> None:
 
 
 def traced_layer(runs: list) -> int:
-    """The layer (0-based) whose figures the compare overlays follow: the first layer fed
-    by activation outputs, where the restriction shows, or the only layer."""
-    return 1 if runs and len(runs[0].spec.sizes) > 2 else 0
+    """The layer (0-based) whose figures the compare overlays follow: the one whose
+    weights the trajectory traces (by default the first fed by activation outputs)."""
+    return runs[0].traced_layer if runs else 0
 
 
 def _per_layer_or_traced(runs: list, key: str, name: str) -> tuple[list, str]:

@@ -206,6 +206,8 @@ class TrainResult:
     """The traced weights before the first step."""
     traced: str
     """Which weights the trajectory follows, in words."""
+    traced_layer: int
+    """The 0-based layer of those weights: the per-layer overlays of a comparison follow it."""
     steps: list[TrainStep] = field(default_factory=list)
     cancelled: bool = False
 

@@ -326,9 +326,6 @@ class TrainSpec:
     def replace(self, **changes: Any) -> TrainSpec:
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_texts(cls, **texts: str) -> TrainSpec:
         """Parse fields from text; SpecError names the field and what is allowed."""

@@ -236,3 +236,12 @@ def test_a_trace_outside_the_network_is_refused(trace, message):
 def test_a_malformed_trace_is_refused():
     with pytest.raises(SpecError, match="expected LAYER:NEURON:A,B"):
         TrainSpec(trace="0:1:2,3")
+
+
+def test_compare_overlays_follow_the_traced_layer():
+    from gradtui.plots import traced_layer
+
+    runs = compare(small(), TrainSpec(task="xor", steps=3), ("sigmoid", "tanh"))
+    assert traced_layer(runs) == 1  # default: layer 2
+    runs = compare(small(), TrainSpec(task="xor", steps=3, trace="3:0:0,1"), ("sigmoid", "tanh"))
+    assert traced_layer(runs) == 2 and runs[0].traced.startswith("layer 3")

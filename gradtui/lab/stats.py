@@ -165,7 +165,7 @@ def _summarize_eager(
 
     rows = rows and x.dim() >= 2
     matrix = x.reshape(x.shape[0], -1) if rows else x.reshape(-1, 1)
-    chunks = _chunks(matrix, CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS)
+    chunks = _chunks(matrix, _chunk_size(device))
 
     # Pass 1: finite count, signs, sum, min, max, row coherence, saturation.
     total = torch.zeros(7, dtype=f64, device=device)
@@ -183,10 +183,7 @@ def _summarize_eager(
             clean.sum(dtype=f64),
         ]
         if rows:
-            row_pos = positive.any(dim=1)
-            row_neg = negative.any(dim=1)
-            parts.append(torch.count_nonzero(row_pos ^ row_neg))
-            parts.append(torch.count_nonzero(row_pos | row_neg))
+            parts += _row_sign_counts(positive, negative)
         else:
             parts += [torch.zeros((), device=device), torch.zeros((), device=device)]
         parts.append(
@@ -225,6 +222,10 @@ def _summarize_eager(
     return Summary(scalars, counts[:bins], rows, saturation, dead)
 
 
+def _chunk_size(device: torch.device) -> int:
+    return CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
+
+
 def _chunks(matrix: Tensor, size: int) -> list[Tensor]:
     """Split a 2-D tensor into row blocks of about `size` entries."""
     per_row = max(1, matrix.shape[1])
@@ -240,8 +241,7 @@ def norm(x: Tensor) -> Tensor:
         compiled, array = fused
         return torch.tensor(compiled.square_sum(array), dtype=torch.float64).sqrt()
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    size = CHUNK_ELEMENTS if x.device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
-    for chunk in x.reshape(-1).split(size):
+    for chunk in x.reshape(-1).split(_chunk_size(x.device)):
         values = chunk.to(torch.float64)
         total += torch.dot(values, values)
     return total.sqrt()
@@ -310,8 +310,16 @@ def row_coherence(matrix: Tensor) -> Tensor:
     """Fraction of rows whose nonzero entries all share one sign, as a 0-d float64 tensor
     on the matrix's device; NaN when no row has a nonzero entry. For small matrices (the
     updates of a training step); `summarize` measures large ones in chunks."""
-    positive = (matrix > 0).any(dim=1)
-    negative = (matrix < 0).any(dim=1)
-    moving = torch.count_nonzero(positive | negative).double()
-    coherent = torch.count_nonzero(positive ^ negative).double()
+    coherent, moving = (count.double() for count in _row_sign_counts(matrix > 0, matrix < 0))
     return torch.where(moving > 0, coherent / moving.clamp(min=1), math.nan)
+
+
+def _row_sign_counts(positive: Tensor, negative: Tensor) -> tuple[Tensor, Tensor]:
+    """(rows with entries of one sign only, rows with any nonzero entry), from the masks
+    of entries > 0 and < 0 of a 2-D tensor."""
+    row_positive = positive.any(dim=1)
+    row_negative = negative.any(dim=1)
+    return (
+        torch.count_nonzero(row_positive ^ row_negative),
+        torch.count_nonzero(row_positive | row_negative),
+    )

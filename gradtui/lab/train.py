@@ -178,6 +178,7 @@ def run_training(
         steps_planned=plan.steps,
         start=trainer.trajectory(),
         traced=trainer.traced,
+        traced_layer=trainer.traced_layer,
     )
     for step in train(trainer, plan.steps, cancel):
         result.steps.append(step)
