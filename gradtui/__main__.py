@@ -8,22 +8,16 @@ the flag and what is allowed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
 from gradtui import __version__
+from gradtui.fields import FieldInfo
 from gradtui.spec import (
-    ACTIVATIONS,
-    DTYPES,
     FIELDS,
-    FINAL_ACTIVATIONS,
-    INITS,
-    INPUTS,
-    LOSSES,
-    OPTIMIZERS,
     PRESETS,
-    TASKS,
     TRAIN_FIELDS,
     Spec,
     SpecError,
@@ -34,49 +28,73 @@ from gradtui.spec import (
 )
 
 EXIT_USAGE = 2
+APP_PREFIX = "app_"
+"""The app's own flags (before any command) land under this prefix, so a command's
+defaults cannot silently replace them."""
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit code 2."""
+    """argparse, but a usage error is one line on stderr and exit code 2, and a negative
+    number in any notation (-1e308, -.5) is a value, not a flag."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(
+            r"^-([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^-inf(inity)?$", re.IGNORECASE
+        )
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _add_spec_flags(parser: argparse.ArgumentParser) -> None:
-    # Every flag defaults to "not given", so a preset keeps its own values.
+def _add_fields(
+    parser: argparse.ArgumentParser, fields: tuple[FieldInfo, ...], prefix: str
+) -> None:
+    """One flag per declared field. A flag not given is absent from the namespace
+    (SUPPRESS), so a preset or config keeps its own value for it."""
+    for info in fields:
+        kind = info.kind
+        allowed = f"; {kind.allowed()}" if kind.allowed() else ""
+        parser.add_argument(
+            info.flag,
+            dest=prefix + info.name,
+            metavar=info.name.upper(),
+            default=argparse.SUPPRESS,
+            help=f"{info.option.help}{allowed} (default: {info.default_text or 'none'})",
+        )
+        if isinstance(info.default, bool):
+            parser.add_argument(
+                "--no-" + info.flag[2:],
+                dest=prefix + info.name,
+                action="store_const",
+                const=kind.text(False),
+                default=argparse.SUPPRESS,
+                help=f"the same as {info.flag} {kind.text(False)}",
+            )
+
+
+def _add_spec_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     add = parser.add_argument
-    add("--preset", help=f"start from a preset: {', '.join(PRESETS)}")
-    add("--config", metavar="TOML", help="start from a spec saved as TOML")
-    add("--sizes", help="input size, then each layer's output size, e.g. 100,100,100,100,100")
-    add("--activation", help=f"after every layer: {', '.join(ACTIVATIONS)}")
     add(
-        "--final-activation",
-        dest="final_activation",
-        help=f"after the last layer: {', '.join(FINAL_ACTIVATIONS)}",
+        "--preset",
+        dest=prefix + "preset",
+        default=argparse.SUPPRESS,
+        help=f"start from a preset: {', '.join(PRESETS)}",
     )
-    add("--loss", help=f"{', '.join(LOSSES)}")
-    add("--target", help="target of the sum-mse loss (default 100)")
-    add("--batch-size", dest="batch_size", help="samples per batch (default 1)")
-    add("--input", help=f"input distribution: {', '.join(INPUTS)}")
-    add("--init", help=f"weight init: {', '.join(INITS)}")
     add(
-        "--no-bias",
-        dest="bias",
-        action="store_const",
-        const="off",
-        help="Linear layers without bias",
+        "--config",
+        dest=prefix + "config",
+        metavar="TOML",
+        default=argparse.SUPPRESS,
+        help="start from a spec saved as TOML",
     )
-    add("--seed", help="random seed (default 0)")
-    add("--device", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    add("--dtype", help=f"{', '.join(DTYPES)}")
-    add("--bins", help="histogram bins (default 50)")
+    _add_fields(parser, Spec.fields(), prefix)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradtui", description="A terminal lab for back-propagated gradients.")
     parser.add_argument("--version", action="version", version=f"gradtui {__version__}")
-    _add_spec_flags(parser)
+    _add_spec_flags(parser, APP_PREFIX)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     probe = commands.add_parser("probe", help="one forward+backward pass, printed as a report")
     _add_spec_flags(probe)
@@ -91,35 +109,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for sub in (train, compare):
         _add_spec_flags(sub)
-        _add_train_flags(sub)
+        _add_fields(sub, TrainSpec.fields(), "")
         sub.add_argument(
             "--json", metavar="PATH", help="write the runs as JSON to PATH, or - for stdout only"
         )
     return parser
 
 
-def _add_train_flags(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--task", help=f"{', '.join(TASKS)} (default xor)")
-    add("--steps", help="optimizer steps (default 300)")
-    add("--lr", help="learning rate (default 0.1)")
-    add("--optimizer", help=f"{', '.join(OPTIMIZERS)} (default sgd)")
-    add("--samples", help="size of the generated data set (default 500)")
-    add("--noise", help="noise on the task's points or targets (default 0.2)")
-    add("--threshold", help="loss for 'steps to threshold' (default 0.2)")
-    add("--trace", help="weights whose trajectory is drawn: LAYER:NEURON:A,B (default 2:0:0,1)")
+def _given(args: argparse.Namespace, names, prefix: str = "") -> dict[str, str]:
+    """The flags among `names` given on the command line, as their texts."""
+    return {name: getattr(args, prefix + name) for name in names if hasattr(args, prefix + name)}
 
 
-def spec_from_args(args: argparse.Namespace) -> Spec:
+def spec_from_args(args: argparse.Namespace, prefix: str = "") -> Spec:
     """The Spec the flags describe: a preset or config, then each given flag over it."""
-    if args.preset is not None:
-        base = preset(args.preset)
-    elif args.config is not None:
-        base = Spec.load(args.config)
+    chosen_preset = getattr(args, prefix + "preset", None)
+    config = getattr(args, prefix + "config", None)
+    if chosen_preset is not None and config is not None:
+        raise SpecError("config", "give --preset or --config, not both")
+    if chosen_preset is not None:
+        base = preset(chosen_preset)
+    elif config is not None:
+        base = Spec.load(config)
     else:
         base = Spec()
-    texts = {name: getattr(args, name) for name in FIELDS if getattr(args, name, None) is not None}
-    return base.with_text(**texts)
+    return base.with_text(**_given(args, FIELDS, prefix))
 
 
 def _fail(message: str) -> NoReturn:
@@ -128,12 +142,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _spec_error(error: SpecError) -> NoReturn:
-    flag = (
-        error.flag
-        if error.field in (*FIELDS, *TRAIN_FIELDS, "preset", "config", "activations")
-        else error.field
-    )
-    _fail(f"{flag}: {error.reason}")
+    _fail(f"{error.flag}: {error.reason}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,24 +153,24 @@ def main(argv: list[str] | None = None) -> int:
 
         print_presets(make_console())
         return 0
+    app_flags = [name for name in vars(args) if name.startswith(APP_PREFIX)]
+    if args.command is not None and app_flags:
+        flag = "--" + app_flags[0].removeprefix(APP_PREFIX).replace("_", "-")
+        _fail(f"{flag}: give it after the command: gradtui {args.command} {flag} ...")
     try:
-        spec = spec_from_args(args)
+        spec = spec_from_args(args, APP_PREFIX if args.command is None else "")
     except SpecError as error:
         _spec_error(error)
     if args.command == "probe":
         return _probe(spec, args.json)
     if args.command in ("train", "compare"):
-        texts = {
-            name: getattr(args, name)
-            for name in TRAIN_FIELDS
-            if getattr(args, name, None) is not None
-        }
+        texts = _given(args, TRAIN_FIELDS)
         try:
-            plan = TrainSpec.from_texts(**texts)
+            train_spec = TrainSpec.from_texts(**texts)
             activations = parse_activations(args.activations) if args.command == "compare" else None
         except SpecError as error:
             _spec_error(error)
-        return _train(spec, plan, activations, args.json)
+        return _train(spec, train_spec, activations, args.json)
     from gradtui.tui.app import make_app
 
     make_app(spec).run()
@@ -182,7 +191,7 @@ def _probe(spec: Spec, json_path: str | None) -> int:
 
 
 def _train(
-    spec: Spec, plan: TrainSpec, activations: tuple[str, ...] | None, json_path: str | None
+    spec: Spec, train_spec: TrainSpec, activations: tuple[str, ...] | None, json_path: str | None
 ) -> int:
     from gradtui.lab.train import compare, run_training
     from gradtui.report import make_console, print_training
@@ -197,18 +206,18 @@ def _train(
         progress = Progress(console=console, transient=True)
         progress.start()
         task_id = progress.add_task(
-            f"training ({', '.join(labels)})", total=plan.steps * len(labels)
+            f"training ({', '.join(labels)})", total=train_spec.steps * len(labels)
         )
 
     def on_step(index: int, result) -> None:
         if progress is not None:
-            progress.update(task_id, completed=index * plan.steps + len(result.steps))
+            progress.update(task_id, completed=index * train_spec.steps + len(result.steps))
 
     try:
         if activations is None:
-            runs = [run_training(spec, plan, on_step=lambda result: on_step(0, result))]
+            runs = [run_training(spec, train_spec, on_step=lambda result: on_step(0, result))]
         else:
-            runs = compare(spec, plan, activations, on_step=on_step)
+            runs = compare(spec, train_spec, activations, on_step=on_step)
     except SpecError as error:
         _spec_error(error)
     except RuntimeError as error:
@@ -217,10 +226,10 @@ def _train(
         if progress is not None:
             progress.stop()
     if activations is None:
-        text = runs[0].to_json(plan.threshold)
+        text = runs[0].to_json(train_spec.threshold)
     else:
-        text = comparison_json(runs, plan.threshold)
-    return _output(text, json_path, lambda: print_training(runs, console, plan.threshold))
+        text = comparison_json(runs, train_spec.threshold)
+    return _output(text, json_path, lambda: print_training(runs, console, train_spec.threshold))
 
 
 def _output(json_text: str, json_path: str | None, show: Callable[[], None]) -> int:

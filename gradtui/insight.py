@@ -8,11 +8,8 @@ put that, and the other stories a result tells, into words for the report and th
 
 from __future__ import annotations
 
+from gradtui.fields import ACTIVATIONS
 from gradtui.result import ProbeResult
-
-POSITIVE_OUTPUT = {"sigmoid", "relu", "softplus"}
-"""Activations whose outputs are never negative: the layers they feed get one-signed rows
-for one sample."""
 
 
 def findings(result: ProbeResult) -> list[str]:
@@ -39,7 +36,7 @@ def findings(result: ProbeResult) -> list[str]:
     fed_positive = [
         layer.index
         for layer, previous in zip(layers[1:], layers)
-        if previous.activation_name in POSITIVE_OUTPUT
+        if ACTIVATIONS[previous.activation_name].non_negative
     ]
     averaged = [i for i in fed_positive if (by_index[i].weight_grad.row_coherence or 0.0) < 1.0]
     if averaged and result.spec.batch_size > 1:
@@ -58,13 +55,13 @@ def findings(result: ProbeResult) -> list[str]:
             "No layer's rows are one-signed: the activation's outputs have both signs, so a "
             "neuron's weights can move in different directions in one step."
         )
-    saturated = [layer.index for layer in layers if (layer.activation.saturated or 0.0) >= 0.5]
+    saturated = [layer.index for layer in layers if (layer.activation_stats.saturated or 0.0) >= 0.5]
     if saturated:
         notes.append(
             f"Layer{_plural(saturated)} {_list(saturated)}: half or more of the units are "
             "saturated; their gradients vanish."
         )
-    dead = [layer.index for layer in layers if (layer.activation.dead or 0.0) >= 0.5]
+    dead = [layer.index for layer in layers if (layer.activation_stats.dead or 0.0) >= 0.5]
     if dead:
         notes.append(f"Layer{_plural(dead)} {_list(dead)}: half or more of the ReLU outputs are 0.")
     notes.extend(result.warnings)

@@ -35,7 +35,7 @@ def stats_for(layer: LayerResult, view: str) -> TensorStats | None:
         return layer.weight_grad
     if view == "bias":
         return layer.bias_grad
-    return layer.activation
+    return layer.activation_stats
 
 
 def format_tick(value: float) -> str:

@@ -87,7 +87,7 @@ class LayerResult:
     """The activation applied after this layer (`identity` when none)."""
     weight_grad: TensorStats
     bias_grad: TensorStats | None
-    activation: TensorStats
+    activation_stats: TensorStats
     """The layer's output after its activation."""
     weight_norm: float
 
@@ -110,7 +110,7 @@ class LayerResult:
             "activation_name": self.activation_name,
             "weight_grad": self.weight_grad.to_dict("weight_grad"),
             "bias_grad": None if self.bias_grad is None else self.bias_grad.to_dict("bias_grad"),
-            "activation": self.activation.to_dict("activation"),
+            "activation": self.activation_stats.to_dict("activation"),
             "weight_norm": self.weight_norm,
             "grad_to_weight": self.grad_to_weight,
         }
@@ -133,7 +133,7 @@ class ProbeResult:
     def finite(self) -> bool:
         return self.loss is not None and all(
             layer.weight_grad.nonfinite == 0
-            and layer.activation.nonfinite == 0
+            and layer.activation_stats.nonfinite == 0
             and (layer.bias_grad is None or layer.bias_grad.nonfinite == 0)
             for layer in self.layers
         )

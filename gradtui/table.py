@@ -71,7 +71,7 @@ def layer_cells(layer: LayerResult) -> list[Cell]:
     g = layer.weight_grad
     one_signed = "strong" if g.one_signed else None
     coherence = "strong" if g.row_coherence == 1.0 else None
-    act = layer.activation
+    act = layer.activation_stats
     if act.saturated is not None:
         extra = Cell(percent(act.saturated) + " sat", "warn" if act.saturated >= 0.5 else None)
     elif act.dead is not None:

@@ -16,8 +16,8 @@ BAD_INPUT = [
     (["probe", "--sizes", "100,-3"], "--sizes: every size must be a positive integer, got -3"),
     (["probe", "--sizes", "100,abc"], "--sizes: expected comma-separated positive integers"),
     (["probe", "--sizes", "100"], "--sizes: needs the input size and at least one layer size"),
-    (["probe", "--batch-size", "0"], "--batch-size: must be a whole number of at least 1, got 0"),
-    (["probe", "--batch-size", "two"], "--batch-size: expected a whole number, got 'two'"),
+    (["probe", "--batch-size", "0"], "--batch-size: must be a whole number from 1 to 1000000000, got 0"),
+    (["probe", "--batch-size", "two"], "--batch-size: expected a whole number like 42, got 'two'"),
     (["probe", "--preset", "seed-v9"], "--preset: unknown preset 'seed-v9'; allowed: seed-v1.0"),
     (
         ["probe", "--loss", "l1"],
@@ -27,14 +27,14 @@ BAD_INPUT = [
     (["probe", "--init", "normal:zero"], "--init: normal:STD needs a positive number for STD"),
     (
         ["probe", "--device", "tpu"],
-        "--device: unknown device 'tpu'; allowed: auto, cpu, cuda, cuda:N",
+        "--device: expected auto, cpu, cuda or cuda:N, got 'tpu'",
     ),
     (["probe", "--bins", "0"], "--bins: must be a whole number from 1 to 1000, got 0"),
     (
         ["probe", "--dtype", "float16"],
         "--dtype: unknown value 'float16'; allowed: float32, float64",
     ),
-    (["probe", "--target", "lots"], "--target: expected a number, got 'lots'"),
+    (["probe", "--target", "lots"], "--target: expected a number like 0.1 or 1e-3, got 'lots'"),
     (["probe", "--target", "nan"], "--target: must be a finite number"),
     (["probe", "--final-activation", "soft"], "--final-activation: unknown value 'soft'"),
     (

@@ -91,15 +91,14 @@ def test_hand_built_float64_model_matches_every_statistic():
     )
     result = run_probe(spec.replace(device="cpu"))
 
-    # Same parameters and data, by drawing them exactly as documented.
+    # Same parameters and data, by drawing them exactly as documented: in float32, as
+    # the seed does, then converted to float64.
     torch.manual_seed(spec.seed)
-    layers = [
-        torch.nn.Linear(a, b, dtype=torch.float64) for a, b in zip(spec.sizes, spec.sizes[1:])
-    ]
-    x = torch.randn(spec.batch_size, spec.sizes[0], dtype=torch.float64)
-    target = torch.randn(spec.batch_size, spec.sizes[-1], dtype=torch.float64)
-    weights = [layer.weight.detach().clone().requires_grad_() for layer in layers]
-    biases = [layer.bias.detach().clone().requires_grad_() for layer in layers]
+    layers = [torch.nn.Linear(a, b) for a, b in zip(spec.sizes, spec.sizes[1:])]
+    x = torch.randn(spec.batch_size, spec.sizes[0]).double()
+    target = torch.randn(spec.batch_size, spec.sizes[-1]).double()
+    weights = [layer.weight.detach().double().requires_grad_() for layer in layers]
+    biases = [layer.bias.detach().double().requires_grad_() for layer in layers]
     h, outputs = x, []
     for i, (w, b) in enumerate(zip(weights, biases)):
         z = h @ w.T + b
@@ -112,7 +111,7 @@ def test_hand_built_float64_model_matches_every_statistic():
     for layer, w, b, out in zip(result.layers, weights, biases, outputs):
         assert_matches(layer.weight_grad, reference_stats(w.grad.numpy(), 8, rows=True))
         assert_matches(layer.bias_grad, reference_stats(b.grad.numpy(), 8))
-        assert_matches(layer.activation, reference_stats(out.detach().numpy(), 8))
+        assert_matches(layer.activation_stats, reference_stats(out.detach().numpy(), 8))
         assert layer.grad_to_weight == pytest.approx(
             w.grad.norm().item() / w.detach().norm().item(), rel=1e-12
         )
@@ -220,9 +219,9 @@ def test_no_bias_and_final_activation():
         Spec(sizes=(8, 8, 8), bias=False, activation="relu", final_activation="none")
     )
     assert all(layer.bias_grad is None for layer in result.layers)
-    assert result.layers[0].activation.dead is not None
+    assert result.layers[0].activation_stats.dead is not None
     assert result.layers[1].activation_name == "identity"
-    assert result.layers[1].activation.dead is None
+    assert result.layers[1].activation_stats.dead is None
 
 
 def test_nonfinite_gradients_give_a_full_result_that_says_so():

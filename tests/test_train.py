@@ -193,10 +193,10 @@ def test_train_cli_json(capsys):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "--task", "mnist"], "--task: unknown task 'mnist'; allowed: xor"),
+        (["train", "--task", "mnist"], "--task: unknown value 'mnist'; allowed: xor"),
         (["train", "--steps", "0"], "--steps: must be a whole number from 1 to 1000000, got 0"),
-        (["train", "--lr", "fast"], "--lr: expected a number, got 'fast'"),
-        (["train", "--optimizer", "lbfgs"], "--optimizer: unknown optimizer 'lbfgs'"),
+        (["train", "--lr", "fast"], "--lr: expected a number like 0.1 or 1e-3, got 'fast'"),
+        (["train", "--optimizer", "lbfgs"], "--optimizer: unknown value 'lbfgs'"),
         (["compare", "--activations", "relu"], "--activations: give 2 to 4 different activations"),
     ],
 )

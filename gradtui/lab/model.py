@@ -1,11 +1,14 @@
-"""Build the network of a Spec, and draw its input, bit for bit as the seed script does."""
+"""Build the network of a Spec, draw its input and compute its loss, bit for bit as the
+seed script does. The catalogue (gradtui.fields) holds each activation's facts; this
+module only maps names to modules."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from gradtui.spec import Spec, init_std
+from gradtui.fields import ACTIVATIONS, init_std
+from gradtui.spec import Spec
 
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "sigmoid": nn.Sigmoid,
@@ -15,12 +18,11 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "elu": nn.ELU,
     "gelu": nn.GELU,
     "silu": nn.SiLU,
+    "mish": nn.Mish,
     "softplus": nn.Softplus,
     "identity": nn.Identity,
 }
-
-_GAIN_NAMES = {"sigmoid", "tanh", "relu", "leaky_relu"}
-"""Activations that `nn.init.calculate_gain` knows; the others init as ReLU-like."""
+"""The module of each activation in the catalogue (gradtui.fields.ACTIVATIONS)."""
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -30,11 +32,10 @@ class MLP(nn.Module):
 
     def __init__(self, spec: Spec) -> None:
         super().__init__()
-        dtype = DTYPES[spec.dtype]
-        # Created in order with PyTorch's default init: this is what makes the seed
-        # script's random stream, and so its gradients, reproduce bit for bit.
+        # Created in order with PyTorch's default init, in float32: this is what makes the
+        # seed script's random stream, and so its gradients, reproduce bit for bit.
         self.linears = nn.ModuleList(
-            nn.Linear(n_in, n_out, bias=spec.bias, dtype=dtype)
+            nn.Linear(n_in, n_out, bias=spec.bias)
             for n_in, n_out in zip(spec.sizes, spec.sizes[1:])
         )
         self.activations = nn.ModuleList(
@@ -48,18 +49,25 @@ class MLP(nn.Module):
 
 
 def build_model(spec: Spec) -> MLP:
-    """The Spec's network on the CPU, initialised from the global RNG (seed it first)."""
+    """The Spec's network on the CPU, initialised from the global RNG (seed it first).
+
+    Weights are drawn in float32 and then converted, so a float64 network holds the same
+    weights as the float32 one and checks its figures at higher precision.
+    """
     model = MLP(spec)
     if spec.init != "default":
         for index, linear in enumerate(model.linears, start=1):
-            _initialise(linear, spec.init, spec.layer_activation(index))
+            _initialise(linear, spec.init, ACTIVATIONS[spec.layer_activation(index)].gain)
+    model = model.to(DTYPES[spec.dtype])
+    std = init_std(spec.init)
+    if std is not None:
+        with torch.no_grad():  # N(0, 1) drawn in float32, scaled in the network's dtype
+            for linear in model.linears:
+                linear.weight.mul_(std)
     return model
 
 
-def _initialise(linear: nn.Linear, init: str, activation: str) -> None:
-    name = activation if activation in _GAIN_NAMES else "relu"
-    if activation == "identity":
-        name = "linear"
+def _initialise(linear: nn.Linear, init: str, name: str) -> None:
     weight = linear.weight
     with torch.no_grad():
         if init == "xavier-uniform":
@@ -73,7 +81,7 @@ def _initialise(linear: nn.Linear, init: str, activation: str) -> None:
         elif init == "orthogonal":
             nn.init.orthogonal_(weight, gain=nn.init.calculate_gain(name))
         else:
-            nn.init.normal_(weight, 0.0, init_std(init))
+            nn.init.normal_(weight, 0.0, 1.0)  # scaled by STD after the dtype conversion
         if linear.bias is not None:
             linear.bias.zero_()
 
@@ -81,24 +89,26 @@ def _initialise(linear: nn.Linear, init: str, activation: str) -> None:
 def draw_input(spec: Spec) -> Tensor:
     """The batch of inputs, drawn after the model exactly as the seed script draws it."""
     shape = (spec.batch_size, spec.sizes[0])
-    dtype = DTYPES[spec.dtype]
     if spec.input == "normal":
-        return torch.randn(shape, dtype=dtype)
-    if spec.input == "uniform01":
-        return torch.rand(shape, dtype=dtype)
-    return torch.rand(shape, dtype=dtype) * 2 - 1
+        x = torch.randn(shape)
+    elif spec.input == "uniform01":
+        x = torch.rand(shape)
+    else:
+        x = torch.rand(shape) * 2 - 1
+    return x.to(DTYPES[spec.dtype])
 
 
 def draw_target(spec: Spec) -> Tensor | None:
     """Random targets for the losses that need them, drawn after the input."""
     if spec.loss == "mse":
-        return torch.randn((spec.batch_size, spec.sizes[-1]), dtype=DTYPES[spec.dtype])
+        return torch.randn((spec.batch_size, spec.sizes[-1])).to(DTYPES[spec.dtype])
     if spec.loss == "cross-entropy":
         return torch.randint(0, spec.sizes[-1], (spec.batch_size,))
     return None
 
 
 def compute_loss(spec: Spec, output: Tensor, target: Tensor | None) -> Tensor:
+    """The Spec's loss; the probe and training both take it from here."""
     if spec.loss == "sum":
         return output.sum()
     if spec.loss == "sum-mse":

@@ -7,11 +7,12 @@ import threading
 import torch
 from torch import Tensor
 
+from gradtui.fields import ACTIVATIONS
 from gradtui.lab import kernels, stats
 from gradtui.lab.device import check_fits, resolve_device
 from gradtui.lab.model import MLP, build_model, compute_loss, draw_input, draw_target
 from gradtui.result import LayerResult, ProbeResult
-from gradtui.spec import RELU_LIKE, SATURATING, Spec
+from gradtui.spec import Spec
 
 
 class Cancelled(Exception):
@@ -71,7 +72,7 @@ def measure(
     summaries = []
     weight_norms = []
     for index, (linear, output) in enumerate(zip(model.linears, outputs), start=1):
-        activation = spec.layer_activation(index)
+        activation = ACTIVATIONS[spec.layer_activation(index)]
         summaries.append(stats.summarize(linear.weight.grad, spec.bins, rows=True))
         if linear.bias is not None:
             summaries.append(stats.summarize(linear.bias.grad, spec.bins))
@@ -79,8 +80,8 @@ def measure(
             stats.summarize(
                 output,
                 spec.bins,
-                saturation=activation if activation in SATURATING else None,
-                dead=activation in RELU_LIKE,
+                saturation=activation.saturation,
+                dead=activation.dead_at_zero,
             )
         )
         weight_norms.append(stats.norm(linear.weight))
@@ -100,7 +101,7 @@ def measure(
                 activation_name=spec.layer_activation(index),
                 weight_grad=weight_grad,
                 bias_grad=bias_grad,
-                activation=next(it),
+                activation_stats=next(it),
                 weight_norm=norms[index - 1],
             )
         )
@@ -124,7 +125,7 @@ def _warnings(loss: float | None, layers: list[LayerResult]) -> list[str]:
         for name, figures in (
             ("weight gradient", layer.weight_grad),
             ("bias gradient", layer.bias_grad),
-            ("activation", layer.activation),
+            ("activation", layer.activation_stats),
         ):
             if figures is not None and figures.nonfinite:
                 notes.append(

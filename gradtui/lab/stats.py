@@ -39,9 +39,6 @@ the temporaries stay in cache."""
 DEVICE_CHUNK_ELEMENTS = 1 << 24
 """Elements per chunk on an accelerator, where each op is a kernel launch."""
 
-SATURATION = 0.97
-"""|tanh| above, or sigmoid outside [1 - SATURATION, SATURATION], counts as saturated."""
-
 # Layout of the per-tensor vector of float64 scalars.
 _NUMEL, _FINITE, _POS, _NEG, _SUM, _MIN, _MAX, _M2, _COHERENT, _NONZERO_ROWS, _SATURATED = range(11)
 _NSCALARS = 11
@@ -56,7 +53,7 @@ class Summary:
     counts: Tensor
     """int64 histogram counts, `bins` long."""
     rows: bool
-    saturation: str | None
+    saturation: tuple[float, float] | None
     dead: bool
 
 
@@ -65,13 +62,13 @@ def summarize(
     bins: int,
     *,
     rows: bool = False,
-    saturation: str | None = None,
+    saturation: tuple[float, float] | None = None,
     dead: bool = False,
 ) -> Summary:
     """Queue the statistics of `x` on its device.
 
     rows: also measure row sign coherence (x is 2-D, one row per output neuron).
-    saturation: "sigmoid" or "tanh" to count saturated entries.
+    saturation: (low, high): count entries below low or above high as saturated.
     dead: report the fraction of exact zeros as `dead` (ReLU outputs).
     """
     x = x.detach()
@@ -82,7 +79,7 @@ def summarize(
 
 
 def _summarize_fused(
-    x: Tensor, bins: int, *, rows: bool, saturation: str | None, dead: bool
+    x: Tensor, bins: int, *, rows: bool, saturation: tuple[float, float] | None, dead: bool
 ) -> Summary | None:
     """The CPU path through the fused kernels; None where it does not apply (see
     `_kernel_input`, or NaN/Inf present)."""
@@ -138,18 +135,16 @@ def _kernel_input(x: Tensor) -> tuple[SimpleNamespace, np.ndarray] | None:
     return compiled, matrix.contiguous().numpy()
 
 
-def _saturated(x: Tensor, saturation: str, finite: Tensor | None = None) -> Tensor:
+def _saturated(x: Tensor, saturation: tuple[float, float], finite: Tensor | None = None) -> Tensor:
     """Count of entries in the activation's flat region (of the `finite` ones where
     given), as a device tensor."""
-    if saturation == "sigmoid":
-        flat = (x < 1 - SATURATION) | (x > SATURATION)
-    else:
-        flat = x.abs() > SATURATION
+    low, high = saturation
+    flat = (x < low) | (x > high)
     return torch.count_nonzero(flat if finite is None else flat & finite)
 
 
 def _summarize_eager(
-    x: Tensor, bins: int, *, rows: bool, saturation: str | None, dead: bool
+    x: Tensor, bins: int, *, rows: bool, saturation: tuple[float, float] | None, dead: bool
 ) -> Summary:
     """Plain torch ops, on any device, masking NaN/Inf; the host never waits here."""
     if x.dtype in (torch.float16, torch.bfloat16):

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable, Iterator
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gradtui.lab.device import check_fits, resolve_device
-from gradtui.lab.model import build_model
+from gradtui.lab.model import DTYPES, build_model, compute_loss
 from gradtui.lab.stats import row_coherence
 from gradtui.lab.tasks import make_task
 from gradtui.result import LayerStep, TrainResult, TrainStep
@@ -29,10 +29,13 @@ MOMENTUM = 0.9
 class Trainer:
     """One network on one task with one optimizer; `step()` takes and measures a step."""
 
-    def __init__(self, spec: Spec, plan: TrainSpec) -> None:
-        dtype = torch.float64 if spec.dtype == "float64" else torch.float32
+    def __init__(self, spec: Spec, train_spec: TrainSpec) -> None:
         self.task = make_task(
-            plan.task, samples=plan.samples, noise=plan.noise, seed=spec.seed, dtype=dtype
+            train_spec.task,
+            samples=train_spec.samples,
+            noise=train_spec.noise,
+            seed=spec.seed,
+            dtype=DTYPES[spec.dtype],
         )
         # The task fixes the input and output sizes and the loss; the output is linear
         # (logits or regression values). Hidden sizes, activation, init and the rest stay.
@@ -41,7 +44,7 @@ class Trainer:
             final_activation="none",
             loss=self.task.loss,
         )
-        self.plan = plan
+        self.train_spec = train_spec
         self.device = resolve_device(spec.device)
         check_fits(self.spec, self.device)
         torch.manual_seed(spec.seed)
@@ -49,14 +52,14 @@ class Trainer:
         self.x = self.task.x.to(self.device)
         self.y = self.task.y.to(self.device)
         self.batches = torch.Generator().manual_seed(spec.seed + 1)
-        self.optimizer = _optimizer(plan.optimizer, self.model.parameters(), plan.lr)
+        self.optimizer = _optimizer(train_spec.optimizer, self.model.parameters(), train_spec.lr)
         self.steps_taken = 0
-        self.traced_layer, self.traced_neuron, self.traced_columns = self._trace(plan)
+        self.traced_layer, self.traced_neuron, self.traced_columns = self._trace(train_spec)
 
-    def _trace(self, plan: TrainSpec) -> tuple[int, int, tuple[int, int]]:
+    def _trace(self, train_spec: TrainSpec) -> tuple[int, int, tuple[int, int]]:
         """(layer, neuron, (a, b)), 0-based, of the weights whose trajectory is drawn."""
         linears = self.model.linears
-        chosen = plan.trace_indexes()
+        chosen = train_spec.trace_indexes()
         if chosen is None:
             # The first two incoming weights of neuron 0 in the layer after the first
             # activation: the first layer fed by activation outputs.
@@ -91,9 +94,7 @@ class Trainer:
         return (pair[0], pair[1])
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
-        if self.task.classification:
-            return nn.functional.cross_entropy(output, target)
-        return nn.functional.mse_loss(output, target)
+        return compute_loss(self.spec, output, target)
 
     def step(self) -> TrainStep:
         linears = self.model.linears
@@ -163,34 +164,34 @@ def train(
 
 def run_training(
     spec: Spec,
-    plan: TrainSpec,
+    train_spec: TrainSpec,
     cancel: threading.Event | None = None,
     on_step: Callable[[TrainResult], None] | None = None,
 ) -> TrainResult:
     """Train to the end (or the cancel) and return every step; `on_step` sees the run
     after each step (the same object, growing: copy what you keep)."""
-    trainer = Trainer(spec, plan)
+    trainer = Trainer(spec, train_spec)
     result = TrainResult(
         spec=trainer.spec,
-        task=plan.task,
-        optimizer=plan.optimizer,
-        lr=plan.lr,
-        steps_planned=plan.steps,
+        task=train_spec.task,
+        optimizer=train_spec.optimizer,
+        lr=train_spec.lr,
+        steps_planned=train_spec.steps,
         start=trainer.trajectory(),
         traced=trainer.traced,
         traced_layer=trainer.traced_layer,
     )
-    for step in train(trainer, plan.steps, cancel):
+    for step in train(trainer, train_spec.steps, cancel):
         result.steps.append(step)
         if on_step is not None:
             on_step(result)
-    cancelled = len(result.steps) < plan.steps
+    cancelled = len(result.steps) < train_spec.steps
     return dataclasses.replace(result, cancelled=cancelled) if cancelled else result
 
 
 def compare(
     spec: Spec,
-    plan: TrainSpec,
+    train_spec: TrainSpec,
     activations: tuple[str, ...],
     cancel: threading.Event | None = None,
     on_step: Callable[[int, TrainResult], None] | None = None,
@@ -201,7 +202,7 @@ def compare(
         if cancel is not None and cancel.is_set():
             break
         callback = None if on_step is None else (lambda result, i=i: on_step(i, result))
-        runs.append(run_training(spec.replace(activation=activation), plan, cancel, callback))
+        runs.append(run_training(spec.replace(activation=activation), train_spec, cancel, callback))
     return runs
 
 
