@@ -171,4 +171,4 @@ def test_config_toml_round_trip(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["probe", "--config", str(path)])
     assert exit_info.value.code == 2
-    assert "colour: unknown field; allowed: sizes" in capsys.readouterr().err
+    assert "--config: unknown field 'colour'; allowed: sizes" in capsys.readouterr().err

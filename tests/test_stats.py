@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import assert_matches, reference_stats
 
+from gradtui.fields import ACTIVATIONS
 from gradtui.lab.stats import CHUNK_ELEMENTS, collect, norm, summarize
 
 
@@ -166,11 +167,11 @@ def test_norm_accumulates_in_float64():
 
 def test_saturation_thresholds():
     x = torch.tensor([0.01, 0.02, 0.5, 0.98, 0.97, 0.03])
-    assert stats_of(x, saturation="sigmoid").saturated == 3 / 6
+    assert stats_of(x, saturation=ACTIVATIONS["sigmoid"].saturation).saturated == 3 / 6
     t = torch.tensor([-0.99, -0.5, 0.0, 0.971, 0.97])
-    assert stats_of(t, saturation="tanh").saturated == 2 / 5
+    assert stats_of(t, saturation=ACTIVATIONS["tanh"].saturation).saturated == 2 / 5
     with_nan = torch.tensor([0.01, math.nan, 0.5, math.inf])
-    assert stats_of(with_nan, saturation="sigmoid").saturated == 1 / 4  # NaN/Inf are not
+    assert stats_of(with_nan, saturation=ACTIVATIONS["sigmoid"].saturation).saturated == 1 / 4  # NaN/Inf are not
     r = torch.tensor([0.0, 0.0, 1.0, 2.0])
     assert stats_of(r, dead=True).dead == 0.5
     assert stats_of(r).dead is None and stats_of(r).saturated is None
