@@ -55,7 +55,9 @@ def findings(result: ProbeResult) -> list[str]:
             "No layer's rows are one-signed: the activation's outputs have both signs, so a "
             "neuron's weights can move in different directions in one step."
         )
-    saturated = [layer.index for layer in layers if (layer.activation_stats.saturated or 0.0) >= 0.5]
+    saturated = [
+        layer.index for layer in layers if (layer.activation_stats.saturated or 0.0) >= 0.5
+    ]
     if saturated:
         notes.append(
             f"Layer{_plural(saturated)} {_list(saturated)}: half or more of the units are "

@@ -16,7 +16,10 @@ BAD_INPUT = [
     (["probe", "--sizes", "100,-3"], "--sizes: every size must be a positive integer, got -3"),
     (["probe", "--sizes", "100,abc"], "--sizes: expected comma-separated positive integers"),
     (["probe", "--sizes", "100"], "--sizes: needs the input size and at least one layer size"),
-    (["probe", "--batch-size", "0"], "--batch-size: must be a whole number from 1 to 1000000000, got 0"),
+    (
+        ["probe", "--batch-size", "0"],
+        "--batch-size: must be a whole number from 1 to 1000000000, got 0",
+    ),
     (["probe", "--batch-size", "two"], "--batch-size: expected a whole number like 42, got 'two'"),
     (["probe", "--preset", "seed-v9"], "--preset: unknown preset 'seed-v9'; allowed: seed-v1.0"),
     (

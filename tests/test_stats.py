@@ -171,7 +171,9 @@ def test_saturation_thresholds():
     t = torch.tensor([-0.99, -0.5, 0.0, 0.971, 0.97])
     assert stats_of(t, saturation=ACTIVATIONS["tanh"].saturation).saturated == 2 / 5
     with_nan = torch.tensor([0.01, math.nan, 0.5, math.inf])
-    assert stats_of(with_nan, saturation=ACTIVATIONS["sigmoid"].saturation).saturated == 1 / 4  # NaN/Inf are not
+    assert (
+        stats_of(with_nan, saturation=ACTIVATIONS["sigmoid"].saturation).saturated == 1 / 4
+    )  # NaN/Inf are not
     r = torch.tensor([0.0, 0.0, 1.0, 2.0])
     assert stats_of(r, dead=True).dead == 0.5
     assert stats_of(r).dead is None and stats_of(r).saturated is None
