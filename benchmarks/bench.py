@@ -163,7 +163,7 @@ async def keypress_seconds(spec: Spec, repeats: int) -> float:
 
     from gradtui.tui.app import make_app
 
-    app = make_app(spec.replace(device="cpu"), deterministic=True)
+    app = make_app(spec.replace(device="cpu"))
     times = []
     async with app.run_test(size=(120, 40)) as pilot:
         await app.workers.wait_for_complete()

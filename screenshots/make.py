@@ -2,19 +2,24 @@
 
     python screenshots/make.py
 
-Each screen is the app itself, driven by keys, in deterministic mode (no device names,
-timings or blinking cursor), so the images change only when the app does.
+Each screen is the app itself, driven by keys, held steady as the snapshot tests hold it
+(no device names, timings or blinking cursor), so the images change only when the app does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 from pathlib import Path
+from unittest import mock
+
+from textual.widgets import Input
 
 from gradtui.spec import preset
-from gradtui.tui.app import make_app
+from gradtui.tui.app import GradApp, make_app
+from gradtui.tui.screens import probe
 
 HERE = Path(__file__).parent
 
@@ -31,14 +36,23 @@ SCREENS = [
         "compare-sigmoid-tanh",
         "seed-v2.0",
         (120, 40),
-        ["escape", "t", ("#train-task", "spiral"), ("#train-compare", "sigmoid,tanh"), "r"],
+        ["escape", "t", ("#field-task", "spiral"), ("#field-compare", "sigmoid,tanh"), "r"],
     ),
 ]
 """(name, preset, terminal size, steps): a step is a key, or (field id, value) to set."""
 
 
+def steady() -> contextlib.ExitStack:
+    """No clock in the status line, no device in the title, no blinking cursor."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.object(probe, "clock", lambda: 0.0))
+    stack.enter_context(mock.patch.object(GradApp, "warm_up", lambda self: None))
+    stack.enter_context(mock.patch.object(Input, "_toggle_cursor", lambda self: None))
+    return stack
+
+
 async def shoot(name: str, preset_name: str, size: tuple[int, int], keys: list) -> Path:
-    app = make_app(preset(preset_name).replace(device="cpu"), deterministic=True)
+    app = make_app(preset(preset_name).replace(device="cpu"))
     async with app.run_test(size=size) as pilot:
         for key in keys:
             if isinstance(key, tuple):
@@ -51,14 +65,15 @@ async def shoot(name: str, preset_name: str, size: tuple[int, int], keys: list) 
             await pilot.pause()
         await pilot.pause()
         path = HERE / f"{name}.svg"
-        app.save_screenshot(filename=path.name, path=str(HERE))
+        path.write_text(app.export_screenshot(), encoding="utf-8")
     return path
 
 
 def main() -> None:
     converter = shutil.which("rsvg-convert")
     for screen in SCREENS:
-        svg = asyncio.run(shoot(*screen))
+        with steady():
+            svg = asyncio.run(shoot(*screen))
         print(f"wrote {svg}")
         if converter:
             png = svg.with_suffix(".png")

@@ -22,3 +22,18 @@ def stats_path(request, monkeypatch):
     else:
         assert kernels.ready() is not None
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def steady_screens(monkeypatch):
+    """Screens that draw the same on every run and machine: no clock in the status line,
+    no device in the title (the warm-up is skipped: probes use the plain torch path or
+    the kernels compiled above), no blinking cursor."""
+    from textual.widgets import Input
+
+    from gradtui.tui import app
+    from gradtui.tui.screens import probe
+
+    monkeypatch.setattr(probe, "clock", lambda: 0.0)
+    monkeypatch.setattr(app.GradApp, "warm_up", lambda self: None)
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from textual.containers import Grid
 from textual.widgets import Input, Select
 
 import gradtui.lab
@@ -16,16 +17,18 @@ from gradtui.lab import Cancelled
 from gradtui.spec import preset
 from gradtui.tui.app import make_app
 from gradtui.tui.screens.help import HelpScreen
+from gradtui.tui.screens.probe import Findings
 from gradtui.tui.widgets.config import ConfigPane
-from gradtui.tui.widgets.plots import FlowPlot, LayerPlot
+from gradtui.tui.widgets.histograms import FlowPlot, HistogramGrid, LayerPlot
 from gradtui.tui.widgets.sign_table import SignTable
+from gradtui.tui.widgets.status import StatusLine
 
 real_run_probe = gradtui.lab.run_probe
 
 
 def app_for(name: str = "seed-v2.0", tmp_path=None, **changes):
     spec = preset(name).replace(device="cpu", **changes)
-    return make_app(spec, output_dir=tmp_path, deterministic=True)
+    return make_app(spec, output_dir=tmp_path)
 
 
 async def run_and_wait(pilot, *keys: str) -> None:
@@ -35,7 +38,7 @@ async def run_and_wait(pilot, *keys: str) -> None:
 
 
 def status_text(app) -> str:
-    return str(app.query_one("#status").render())
+    return str(app.screen.query_one(StatusLine).render())
 
 
 def test_app_module_does_not_import_torch():
@@ -58,7 +61,7 @@ async def test_r_runs_and_the_table_shows_the_correction():
         positive = str(table.get_row_at(3)[table.get_column_index("+")]).strip()
         assert positive == "100.0%"
         assert len(app.query(LayerPlot)) == 4
-        findings = str(app.query_one("#findings").render())
+        findings = str(app.screen.query_one(Findings).render())
         assert "Row coherence 100% in layers 2-4" in findings
 
 
@@ -91,10 +94,10 @@ async def test_invalid_field_is_marked_and_a_run_is_refused_keeping_the_last_res
         sizes.focus()
         await pilot.press("end", "backspace", "backspace", "backspace", "0")
         await pilot.pause()
-        error = app.query_one("#error-sizes")
+        error = app.query_one("#row-sizes .field-error")
         assert error.display
         assert "every size must be a positive integer, got 0" in str(error.render())
-        assert sizes.has_class("-invalid")
+        assert app.query_one("#row-sizes").has_class("-invalid")
         assert "Invalid sizes" in status_text(app)
         await run_and_wait(pilot, "ctrl+r")
         assert app.result is good
@@ -137,7 +140,7 @@ async def test_a_second_run_cancels_the_first_and_keys_answer_meanwhile(monkeypa
         await pilot.press("escape", "r")
         assert started.wait(5)
         await pilot.press("f")  # handled while the slow probe runs
-        assert app.view == "flow"
+        assert app.screen.view == "flow"
         await pilot.press("c")
         assert not app.query_one(ConfigPane).display
         assert app.result is None  # the slow probe is still running
@@ -155,20 +158,20 @@ async def test_views_switch_by_key():
     app = app_for()
     async with app.run_test(size=(120, 40)) as pilot:
         await run_and_wait(pilot, "escape", "r")
-        grid = app.query_one("#plot-grid")
+        grid = app.query_one(HistogramGrid).query_one(Grid)
         flow = app.query_one(FlowPlot)
         for key, view in [("b", "bias"), ("a", "activation"), ("f", "flow"), ("w", "weight")]:
             await pilot.press(key)
             await pilot.pause()
-            assert app.view == view
+            assert app.screen.view == view
             assert flow.display == (view == "flow")
             assert grid.display == (view != "flow")
         await pilot.press("v")
-        assert app.view == "bias"
+        assert app.screen.view == "bias"
         titles = [plot._title for plot in app.query(LayerPlot)]
         assert titles[0] == "L1 100x100 dL/db"
         await pilot.press("l")
-        assert app.log_counts and app.query(LayerPlot).first()._log
+        assert app.screen.log_counts and app.query(LayerPlot).first()._log
 
 
 async def test_export_and_screenshot_write_named_files(tmp_path):
@@ -244,7 +247,7 @@ async def test_layout_uses_the_width(size):
     app = app_for()
     async with app.run_test(size=size) as pilot:
         await run_and_wait(pilot, "escape", "r")
-        grid = app.query_one("#plot-grid")
+        grid = app.query_one(HistogramGrid).query_one(Grid)
         columns = grid.styles.grid_size_columns
         assert columns == (1 if size[0] == 80 else 4)
 

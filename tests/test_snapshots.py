@@ -9,7 +9,7 @@ from gradtui.tui.app import make_app
 
 
 def app_for(name: str = "seed-v2.0", **changes):
-    return make_app(preset(name).replace(device="cpu", **changes), deterministic=True)
+    return make_app(preset(name).replace(device="cpu", **changes))
 
 
 def after(*keys: str):
@@ -67,8 +67,8 @@ def train_after(steps: str, compare: str = ""):
         await pilot.press("escape", "t")
         await pilot.pause()
         screen = pilot.app.screen
-        screen.query_one("#train-steps").value = steps
-        screen.query_one("#train-compare").value = compare
+        screen.query_one("#field-steps").value = steps
+        screen.query_one("#field-compare").value = compare
         screen.set_focus(None)
         await pilot.press("r")
         await pilot.app.workers.wait_for_complete()

@@ -10,7 +10,7 @@ from gradtui.tui.screens.train import RunsPlot, TrainScreen
 
 
 def app_for(**changes):
-    return make_app(preset("seed-v2.0").replace(device="cpu", **changes), deterministic=True)
+    return make_app(preset("seed-v2.0").replace(device="cpu", **changes))
 
 
 async def open_train(pilot, steps: str, compare: str = "") -> TrainScreen:
@@ -18,15 +18,15 @@ async def open_train(pilot, steps: str, compare: str = "") -> TrainScreen:
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, TrainScreen)
-    screen.query_one("#train-steps").value = steps
-    screen.query_one("#train-compare").value = compare
+    screen.query_one("#field-steps").value = steps
+    screen.query_one("#field-compare").value = compare
     screen.set_focus(None)
     await pilot.pause()
     return screen
 
 
 def status(screen) -> str:
-    return str(screen.query_one("#train-status").render())
+    return str(screen.query_one("StatusLine").render())
 
 
 async def test_t_opens_the_train_view_and_r_trains_the_configured_network():
@@ -89,8 +89,10 @@ async def test_invalid_plan_is_refused_with_the_reason():
         screen = await open_train(pilot, "many", "sigmoid")
         await pilot.press("r")
         await pilot.pause()
-        assert "Not trained, invalid steps: expected a whole number, got 'many'" in status(screen)
-        screen.query_one("#train-steps").value = "10"
+        assert "Not trained, invalid steps: expected a whole number like 42, got 'many'" in status(
+            screen
+        )
+        screen.query_one("#field-steps").value = "10"
         await pilot.press("r")
         await pilot.pause()
         assert "invalid activations: give 2 to 4 different activations" in status(screen)
@@ -104,4 +106,5 @@ async def test_probe_keys_are_off_in_the_train_view():
         for key in ("v", "l", "c", "e", "f"):
             await pilot.press(key)
         assert app.is_running and app.screen is screen
-        assert app.view == "weight" and not app.log_counts
+        probe = app.screen_stack[0]
+        assert probe.view == "weight" and not probe.log_counts

@@ -1,4 +1,4 @@
-"""App-wide messages: what the workers tell the UI thread."""
+"""What the workers tell the UI thread."""
 
 from __future__ import annotations
 
@@ -23,13 +23,6 @@ class ProbeFailed(Message):
     """A probe raised; the last good result stays on screen."""
 
     reason: str
-
-
-@dataclass
-class DeviceKnown(Message):
-    """torch is loaded and the default device is known."""
-
-    device: str
 
 
 @dataclass

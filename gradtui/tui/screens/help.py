@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Markdown
 
 from gradtui import table
@@ -44,13 +44,18 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
     ]
 
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self._screen = screen
+        """The screen whose keys are listed (with the app's)."""
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body"):
             yield Markdown(self._keys() + "\n" + EXPLANATION + self._columns())
 
     def _keys(self) -> str:
         lines = ["# gradtui help", "", "## Keys", ""]
-        for binding in self.app.BINDINGS:
+        for binding in [*self._screen.BINDINGS, *self.app.BINDINGS]:
             if isinstance(binding, Binding) and binding.description:
                 keys = binding.key.replace("question_mark", "?").replace(",", " or ")
                 lines.append(f"- `{keys}`: {binding.tooltip or binding.description}")

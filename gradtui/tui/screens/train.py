@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import on, work
@@ -18,15 +18,13 @@ from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, Static
+from textual.widgets import Footer, Header, Input, Select
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from gradtui.plots import TRAINING_CHARTS, traced_layer
 from gradtui.result import TrainResult
 from gradtui.spec import (
-    OPTIMIZERS,
-    TASKS,
     Spec,
     SpecError,
     TrainSpec,
@@ -34,7 +32,10 @@ from gradtui.spec import (
     parse_activations,
 )
 from gradtui.table import percent
+from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import TrainFailed, TrainProgress
+from gradtui.tui.widgets.form import FieldForm, FieldRow
+from gradtui.tui.widgets.status import StatusLine
 
 PROGRESS_INTERVAL = 0.05
 """Seconds between progress messages from the training thread."""
@@ -67,6 +68,7 @@ class RunsPlot(PlotextPlot):
 class TrainScreen(Screen[None]):
     """Training of the configured network, live; `escape` cancels a run in flight."""
 
+    COMMANDS = {ScreenCommands}
     BINDINGS = [
         Binding("r", "train", "Train", id="train.run", tooltip="train (or compare) now"),
         Binding("ctrl+r", "train", "Train", show=False, priority=True, id="train.run.anywhere"),
@@ -90,57 +92,40 @@ class TrainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="")
         with Horizontal(id="train-form"):
-            yield Label("task", classes="train-label")
-            yield Select(
-                [(t, t) for t in TASKS],
-                value="xor",
-                allow_blank=False,
-                compact=True,
-                id="train-task",
+            yield FieldForm(TrainSpec())
+            yield FieldRow(
+                "compare",
+                "compare",
+                Input(placeholder="e.g. sigmoid,tanh", compact=True, id="field-compare"),
+                help="2 to 4 activations to train side by side",
             )
-            yield Label("steps", classes="train-label")
-            yield Input("300", compact=True, id="train-steps")
-            yield Label("lr", classes="train-label")
-            yield Input("0.1", compact=True, id="train-lr")
-            yield Label("opt", classes="train-label")
-            yield Select(
-                [(o, o) for o in OPTIMIZERS],
-                value="sgd",
-                allow_blank=False,
-                compact=True,
-                id="train-optimizer",
-            )
-            yield Label("compare", classes="train-label")
-            yield Input("", placeholder="e.g. sigmoid,tanh", compact=True, id="train-compare")
-        yield Static("Press r to train the configured network.", id="train-status")
+        yield StatusLine("Press r to train the configured network.")
         with Grid(id="train-grid"):
             for draw, name in zip(TRAINING_CHARTS, ("loss", "ratio", "coherence", "trajectory")):
                 yield RunsPlot(draw, id=f"train-{name}")
         yield Footer()
 
-    def on_mount(self) -> None:
-        if getattr(self.app, "deterministic", False):
-            for field in self.query(Input):
-                field.cursor_blink = False
+    # -- the train spec -------------------------------------------------------------
 
-    # -- the plan -------------------------------------------------------------------
-
-    def plan(self) -> tuple[TrainSpec, tuple[str, ...] | None]:
+    def train_spec(self) -> tuple[TrainSpec, tuple[str, ...] | None]:
         """The form as a TrainSpec and the activations to compare; SpecError if invalid."""
-        plan = TrainSpec.from_texts(
-            steps=self.query_one("#train-steps", Input).value,
-            lr=self.query_one("#train-lr", Input).value,
-        ).replace(
-            task=str(self.query_one("#train-task", Select).value),
-            optimizer=str(self.query_one("#train-optimizer", Select).value),
-        )
-        text = self.query_one("#train-compare", Input).value.strip()
-        return plan, (parse_activations(text) if text else None)
+        form = self.query_one(FieldForm)
+        if form.errors:
+            name, reason = next(iter(form.errors.items()))
+            raise SpecError(name, reason)
+        text = self.query_one("#field-compare", Input).value.strip()
+        return form.value, (parse_activations(text) if text else None)
+
+    def commands(self) -> Iterable[Command]:
+        """What the command palette offers on this screen."""
+        yield Command("Train", "Train (or compare) with the form's settings (r)", self.action_train)
+        yield Command("Cancel", "Cancel the run in flight (escape)", self.action_cancel)
+        yield Command("Probe view", "Back to the probe view (t)", self.action_back)
 
     # -- actions --------------------------------------------------------------------
 
     def action_train(self) -> None:
-        spec: Spec | None = self.app.valid_spec()
+        spec: Spec | None = self.app.spec
         if spec is None:
             self._status(
                 "Not trained: the configuration has an invalid field (see the probe view)",
@@ -148,7 +133,7 @@ class TrainScreen(Screen[None]):
             )
             return
         try:
-            plan, activations = self.plan()
+            train_spec, activations = self.train_spec()
         except SpecError as error:
             self._status(f"Not trained, invalid {error.field}: {error.reason}", error=True)
             self.notify(f"{error.field}: {error.reason}", title="Not trained", severity="error")
@@ -160,21 +145,25 @@ class TrainScreen(Screen[None]):
             if activations
             else f"training ({spec.activation})"
         )
-        self._status(f"{what} on {plan.task}... (escape cancels)")
-        self.train(spec, plan, activations, self.run_id)
+        self._status(f"{what} on {train_spec.task}... (escape cancels)")
+        self.train(spec, train_spec, activations, self.run_id)
 
     def action_escape(self) -> None:
         if isinstance(self.focused, Input | Select):
             self.set_focus(None)
         elif self.running:
-            self.workers.cancel_group(self, "train")
+            self.action_cancel()
         else:
             self.app.pop_screen()
+
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "train")
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    @on(Input.Submitted)
+    @on(FieldForm.Submitted)
+    @on(Input.Submitted, "#field-compare")
     def _submitted(self) -> None:
         self.action_train()
 
@@ -182,7 +171,7 @@ class TrainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
     def train(
-        self, spec: Spec, plan: TrainSpec, activations: tuple[str, ...] | None, run_id: int
+        self, spec: Spec, train_spec: TrainSpec, activations: tuple[str, ...] | None, run_id: int
     ) -> None:
         worker = get_current_worker()
         from gradtui.lab.train import compare, run_training
@@ -202,9 +191,11 @@ class TrainScreen(Screen[None]):
 
         try:
             if activations is None:
-                runs = [run_training(spec, plan, worker.cancelled_event, lambda r: on_step(0, r))]
+                runs = [
+                    run_training(spec, train_spec, worker.cancelled_event, lambda r: on_step(0, r))
+                ]
             else:
-                runs = compare(spec, plan, activations, worker.cancelled_event, on_step)
+                runs = compare(spec, train_spec, activations, worker.cancelled_event, on_step)
         except Exception as error:  # the screen reports it and lives on
             self.post_message(TrainFailed(run_id, describe(error)))
             return
@@ -255,9 +246,7 @@ class TrainScreen(Screen[None]):
         return " | ".join(parts)
 
     def _status(self, text: str, *, error: bool = False) -> None:
-        status = self.query_one("#train-status", Static)
-        status.update(text)
-        status.set_class(error, "-error")
+        self.query_one(StatusLine).show(text, error=error)
 
 
 def _snapshot(runs: list[TrainResult]) -> list[TrainResult]:

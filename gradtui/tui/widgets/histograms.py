@@ -21,8 +21,8 @@ MAX_PLOT_HEIGHT = 30
 class LayerPlot(PlotextPlot):
     """A histogram of one layer's tensor; keeps its data and redraws from it."""
 
-    DEFAULT_CSS = f"""
-    LayerPlot {{ height: {PLOT_HEIGHT}; }}
+    DEFAULT_CSS = """
+    LayerPlot { height: 1fr; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -76,17 +76,22 @@ class FlowPlot(PlotextPlot):
 class HistogramGrid(VerticalScroll):
     """Layer histograms in a grid of 1 to 4 columns that follows the width, scrolling."""
 
+    DEFAULT_CSS = """
+    HistogramGrid { scrollbar-size-vertical: 1; }
+    HistogramGrid > Grid { height: auto; grid-gutter: 0 1; }
+    HistogramGrid > FlowPlot { display: none; height: 1fr; min-height: 12; }
+    HistogramGrid.-flow > Grid { display: none; }
+    HistogramGrid.-flow > FlowPlot { display: block; }
+    """
+
     BINDINGS = [
         Binding("j", "scroll_down", "Down", show=False),
         Binding("k", "scroll_up", "Up", show=False),
     ]
 
     def compose(self) -> ComposeResult:
-        yield Grid(id="plot-grid")
-        yield FlowPlot(id="flow-plot")
-
-    def on_mount(self) -> None:
-        self.query_one(FlowPlot).display = False
+        yield Grid()
+        yield FlowPlot()
 
     def on_resize(self) -> None:
         self._fit_columns()
@@ -94,20 +99,17 @@ class HistogramGrid(VerticalScroll):
     def _fit_columns(self) -> None:
         """Columns from the width; rows share the height when all fit (a large terminal),
         else keep PLOT_HEIGHT and the pane scrolls."""
-        grid = self.query_one("#plot-grid", Grid)
+        grid = self.query_one(Grid)
         columns = max(1, min(MAX_COLUMNS, self.size.width // PLOT_WIDTH))
         rows = max(1, -(-len(grid.children) // columns))
         height = max(PLOT_HEIGHT, min(MAX_PLOT_HEIGHT, self.size.height // rows))
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
-        for plot in grid.children:
-            plot.styles.height = height
 
     async def show(self, layers: list[LayerResult], view: str, *, log: bool) -> None:
-        grid = self.query_one("#plot-grid", Grid)
+        grid = self.query_one(Grid)
         flow = self.query_one(FlowPlot)
-        grid.display = view != "flow"
-        flow.display = view == "flow"
+        self.set_class(view == "flow", "-flow")
         if view == "flow":
             flow.show(layers)
             return

@@ -1,0 +1,364 @@
+"""The probe view: configure on the left, run with `r`, see every layer on the right."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from time import perf_counter as clock
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
+
+from gradtui.fields import ACTIVATIONS
+from gradtui.insight import findings
+from gradtui.plots import VIEW_TITLES, VIEWS
+from gradtui.result import ProbeResult
+from gradtui.spec import PRESETS, Spec, describe
+from gradtui.table import number
+from gradtui.tui.commands import Command, ScreenCommands
+from gradtui.tui.messages import ProbeFailed, ProbeFinished
+from gradtui.tui.widgets.config import ConfigPane
+from gradtui.tui.widgets.form import FieldForm
+from gradtui.tui.widgets.histograms import HistogramGrid
+from gradtui.tui.widgets.sign_table import SignTable
+from gradtui.tui.widgets.status import StatusLine
+
+WELCOME = (
+    "Edit the network on the left (tab moves between fields), then press r: gradtui runs "
+    "one forward and backward pass and shows, for every layer, the signs of its weight "
+    "gradients and their histogram.\n\n"
+    "The lesson: after a sigmoid every input is positive, so each neuron's incoming "
+    "gradients share one sign (row coherence 100%) and its weights zig-zag. Try the presets "
+    "seed-v2.0 (sigmoid) and seed-v3.0 (tanh); t trains the network and compares "
+    "activations.\n\n"
+    "? explains every figure and key."
+)
+"""The first screen's text, until the first result replaces it."""
+
+LOADING_DELAY = 0.2
+"""Seconds a run may take before the loading indicator shows."""
+
+
+class Findings(Static):
+    """What the result says, in words."""
+
+    DEFAULT_CSS = """
+    Findings { height: auto; max-height: 5; padding: 0 1; color: $text-accent; }
+    """
+
+
+class ProbeScreen(Screen[None]):
+    """One forward and backward pass of the configured network, measured layer by layer."""
+
+    AUTO_FOCUS = ""
+    """Nothing focused at start, so `r` runs at once; tab moves into the form."""
+    COMMANDS = {ScreenCommands}
+
+    BINDINGS = [
+        Binding("r", "run", "Run", id="run", tooltip="run the probe (forward + backward)"),
+        Binding(
+            "ctrl+r",
+            "run",
+            "Run",
+            show=False,
+            priority=True,
+            id="run.anywhere",
+            tooltip="run the probe, even while typing in a field",
+        ),
+        Binding(
+            "v",
+            "next_view",
+            "View",
+            id="view.next",
+            tooltip="next view: weight gradients, bias gradients, activations, flow",
+        ),
+        Binding(
+            "w",
+            "view('weight')",
+            "Weight gradients",
+            show=False,
+            id="view.weight",
+            tooltip="histograms of dL/dW per layer",
+        ),
+        Binding(
+            "b",
+            "view('bias')",
+            "Bias gradients",
+            show=False,
+            id="view.bias",
+            tooltip="histograms of dL/db per layer",
+        ),
+        Binding(
+            "a",
+            "view('activation')",
+            "Activations",
+            show=False,
+            id="view.activation",
+            tooltip="histograms of each layer's output after its activation",
+        ),
+        Binding(
+            "f",
+            "view('flow')",
+            "Gradient flow",
+            show=False,
+            id="view.flow",
+            tooltip="||dL/dW|| per layer on a log scale: vanishing or exploding",
+        ),
+        Binding(
+            "l",
+            "toggle_log",
+            "Log",
+            id="toggle.log",
+            tooltip="histogram bars on a log scale, to see rare values",
+        ),
+        Binding(
+            "c",
+            "toggle_config",
+            "Config",
+            id="toggle.config",
+            tooltip="show or hide the configuration pane",
+        ),
+        Binding(
+            "e",
+            "export",
+            "Export",
+            id="export",
+            tooltip="write the result as JSON (the probe's JSON contract)",
+        ),
+        Binding(
+            "t",
+            "app.train",
+            "Train",
+            id="train",
+            tooltip="the Train view: train this network on a task, compare activations",
+        ),
+        Binding(
+            "escape",
+            "leave_field",
+            "Leave field",
+            show=False,
+            id="leave-field",
+            tooltip="leave the field being edited, so letter keys act again",
+        ),
+    ]
+
+    view: reactive[str] = reactive("weight", init=False)
+    """What the histogram panes show: one of plots.VIEWS."""
+    log_counts: reactive[bool] = reactive(False, init=False)
+    """Histogram bars on a log scale."""
+    config_shown: reactive[bool] = reactive(True)
+    """The configuration pane is shown."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__()
+        self._initial = spec
+        self.runs_started = 0
+        self.running: int | None = None
+        """The number of the run in flight, None when none is."""
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        with Horizontal(id="body"):
+            yield ConfigPane(self._initial)
+            with Vertical(id="results"):
+                yield StatusLine("Press r to run the probe.")
+                yield Static(WELCOME, id="welcome")
+                yield SignTable()
+                yield Findings()
+                yield HistogramGrid()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = spec_summary(self._initial)
+        self.watch(self.app, "result", self._show_result, init=False)
+
+    @property
+    def pane(self) -> ConfigPane:
+        return self.query_one(ConfigPane)
+
+    @property
+    def result(self) -> ProbeResult | None:
+        return self.app.result
+
+    # -- the worker -----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def probe(self, spec: Spec, started: float) -> None:
+        """One probe; a newer run cancels this one, whose result is then dropped."""
+        worker = get_current_worker()
+        from gradtui.lab import Cancelled, run_probe
+
+        try:
+            result = run_probe(spec, cancel=worker.cancelled_event)
+        except Cancelled:
+            return
+        except Exception as error:  # anything at all: the screen reports it and lives on
+            self.post_message(ProbeFailed(describe(error)))
+            return
+        if not worker.is_cancelled:
+            self.post_message(ProbeFinished(result, clock() - started))
+
+    def on_probe_finished(self, message: ProbeFinished) -> None:
+        self.running = None
+        self.query_one(HistogramGrid).loading = False
+        self.app.result = message.result
+        elapsed = message.elapsed * 1000
+        self.status(f"Ran in {elapsed:.0f} ms: {self._result_summary(message.result)}")
+        if not message.result.finite:
+            self.notify(message.result.warnings[0], title="Non-finite values", severity="warning")
+
+    def on_probe_failed(self, message: ProbeFailed) -> None:
+        self.running = None
+        self.query_one(HistogramGrid).loading = False
+        kept = "; the last result stays on screen" if self.result else ""
+        self.status(f"Probe failed: {message.reason}{kept}", error=True)
+        self.notify(message.reason, title="Probe failed", severity="error")
+
+    # -- showing --------------------------------------------------------------------
+
+    async def _show_result(self, result: ProbeResult | None) -> None:
+        self.set_class(result is not None, "-has-result")
+        if result is None:
+            return
+        with self.app.batch_update():
+            self.query_one(SignTable).show(result)
+            await self._show_plots()
+            self.query_one(Findings).update("\n".join("* " + n for n in findings(result)))
+
+    async def _show_plots(self) -> None:
+        if self.result is not None:
+            await self.query_one(HistogramGrid).show(
+                self.result.layers, self.view, log=self.log_counts
+            )
+
+    async def watch_view(self) -> None:
+        await self._show_plots()
+        if self.result is not None:
+            self.status(self._result_summary(self.result))
+
+    async def watch_log_counts(self) -> None:
+        await self._show_plots()
+        if self.result is not None:
+            self.status(self._result_summary(self.result))
+
+    def watch_config_shown(self, shown: bool) -> None:
+        self.set_class(not shown, "-config-hidden")
+        if not shown and self.pane.has_focus_within:
+            self.set_focus(None)
+
+    def status(self, text: str, *, error: bool = False) -> None:
+        self.query_one(StatusLine).show(text, error=error)
+
+    def _result_summary(self, result: ProbeResult) -> str:
+        log = ", log" if self.log_counts and self.view != "flow" else ""
+        return f"{VIEW_TITLES[self.view]}{log} | {result.spec.loss} loss {number(result.loss)}"
+
+    # -- the form -------------------------------------------------------------------
+
+    @on(FieldForm.Changed)
+    def _spec_changed(self, event: FieldForm.Changed) -> None:
+        self.app.spec = event.value
+        if event.errors:
+            name, reason = next(iter(event.errors.items()))
+            self.status(f"Invalid {name}: {reason}", error=True)
+        elif event.value is not None:
+            self.sub_title = spec_summary(event.value)
+            self.status("Press r to run" + (" again." if self.result else " the probe."))
+
+    @on(ConfigPane.RunRequested)
+    def _run_requested(self) -> None:
+        self.action_run()
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        errors = self.pane.errors
+        if errors:
+            name, reason = next(iter(errors.items()))
+            self.status(f"Not run, invalid {name}: {reason}", error=True)
+            self.notify(
+                f"{name}: {reason}", title="Not run: invalid configuration", severity="error"
+            )
+            return
+        self.runs_started += 1
+        self.running = run = self.runs_started
+        self.status("Running...")
+        self.probe(self.pane.spec, clock())
+        # The loading indicator only for runs long enough to notice: drawn for every
+        # run, it would cost a quick one a second layout and make the panes flicker.
+        self.set_timer(LOADING_DELAY, partial(self._show_loading, run))
+
+    def _show_loading(self, run: int) -> None:
+        if self.running == run:
+            self.query_one(HistogramGrid).loading = True
+
+    def action_view(self, view: str) -> None:
+        self.view = view
+
+    def action_next_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+
+    def action_toggle_log(self) -> None:
+        self.log_counts = not self.log_counts
+
+    def action_toggle_config(self) -> None:
+        self.config_shown = not self.config_shown
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    def action_export(self) -> None:
+        if self.result is None:
+            self.notify("Nothing to export yet: press r to run.", severity="warning")
+            return
+        path = self.app.write_output("gradtui-result", "json", self.result.to_json() + "\n")
+        if path is not None:
+            self.status(f"Exported JSON to {path}")
+
+    def load_preset(self, name: str) -> None:
+        """Load a preset into the form and run it."""
+        self.pane.load(PRESETS[name].spec.replace(device=self.pane.spec.device))
+        self.action_run()
+
+    def set_field_and_run(self, name: str, text: str) -> None:
+        self.pane.set_field(name, text)
+        self.action_run()
+
+    def commands(self) -> Iterable[Command]:
+        """What the command palette offers on this screen."""
+        yield Command("Run", "Run the probe with the current configuration (r)", self.action_run)
+        for preset in PRESETS.values():
+            yield Command(
+                f"Preset: {preset.name}",
+                f"Load and run: {preset.description}",
+                partial(self.load_preset, preset.name),
+            )
+        for view, title in VIEW_TITLES.items():
+            yield Command(f"View: {title}", f"Show {title}", partial(self.action_view, view))
+        for activation in ACTIVATIONS:
+            yield Command(
+                f"Activation: {activation}",
+                f"Use {activation} after every layer and run",
+                partial(self.set_field_and_run, "activation", activation),
+            )
+        yield Command(
+            "Toggle log counts", "Histogram bars on a log scale (l)", self.action_toggle_log
+        )
+        yield Command(
+            "Toggle configuration pane", "Show or hide the form (c)", self.action_toggle_config
+        )
+        yield Command("Export JSON", "Write the current result as JSON (e)", self.action_export)
+        yield Command("Train view", "Train this network on a task (t)", self.app.action_train)
+
+
+def spec_summary(spec: Spec) -> str:
+    return (
+        f"{spec.field_text('sizes')} {spec.activation} | {spec.loss} | batch {spec.batch_size}"
+        f" | seed {spec.seed}"
+    )

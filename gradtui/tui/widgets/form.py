@@ -1,0 +1,170 @@
+"""A form over the declared fields of a Spec or TrainSpec: one row per field, derived from
+the catalogue (gradtui.fields), checked as typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static
+
+from gradtui.fields import Choice, FieldInfo, SpecError, Switch
+
+
+class FieldRow(Vertical):
+    """A label, an editor (a list for choices, else a text field) and, when the text is
+    not allowed, the reason under it."""
+
+    DEFAULT_CSS = """
+    FieldRow { height: auto; }
+    FieldRow > Horizontal { height: 1; }
+    FieldRow .field-label { width: 8; color: $text-muted; }
+    FieldRow Input, FieldRow Select { width: 1fr; }
+    FieldRow > .field-error { display: none; height: auto; padding-left: 8; color: $text-error; }
+    FieldRow.-invalid > .field-error { display: block; }
+    FieldRow.-invalid Input, FieldRow.-invalid Select { background: $error 25%; }
+    """
+
+    def __init__(self, name: str, label: str, editor: Widget, *, help: str = "") -> None:
+        super().__init__(id=f"row-{name}")
+        self.field_name = name
+        """The field this row edits."""
+        self.editor = editor
+        self._label = Label(label, classes="field-label")
+        self._label.tooltip = help
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield self._label
+            yield self.editor
+        yield Static("", classes="field-error")
+
+    @property
+    def text(self) -> str:
+        value = self.editor.value  # type: ignore[attr-defined]
+        return value if isinstance(self.editor, Input) else str(value)
+
+    @text.setter
+    def text(self, text: str) -> None:
+        self.editor.value = text  # type: ignore[attr-defined]
+
+    def show_error(self, reason: str | None) -> None:
+        self.query_one(".field-error", Static).update(reason or "")
+        self.set_class(reason is not None, "-invalid")
+
+
+def editor_for(info: FieldInfo, text: str) -> Widget:
+    """A Select for a field picked from a list, else an Input (with completions)."""
+    kind = info.kind
+    if isinstance(kind, Choice | Switch):
+        return Select(
+            [(choice, choice) for choice in kind.choices],
+            value=text,
+            allow_blank=False,
+            compact=True,
+            id=f"field-{info.name}",
+        )
+    suggester = SuggestFromList(kind.suggestions) if kind.suggestions else None
+    return Input(text, compact=True, id=f"field-{info.name}", suggester=suggester)
+
+
+class FieldForm(Vertical):
+    """Rows for every declared field of `value`'s class. Posts `Changed` on every edit
+    and `Submitted` on Enter in a field."""
+
+    @dataclass
+    class Changed(Message):
+        """The form changed: `value` when every field is valid, else the `errors`."""
+
+        form: FieldForm
+        value: Any | None
+        errors: dict[str, str]
+
+        @property
+        def control(self) -> FieldForm:
+            return self.form
+
+    @dataclass
+    class Submitted(Message):
+        """Enter was pressed in a field."""
+
+        form: FieldForm
+
+        @property
+        def control(self) -> FieldForm:
+            return self.form
+
+    def __init__(self, value: Any, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.value = value
+        """The last value whose every field was valid."""
+        self.errors: dict[str, str] = {}
+        """Field name to the reason its text is not allowed."""
+
+    def compose(self) -> ComposeResult:
+        for info in self.value.fields():
+            text = self.value.field_text(info.name)
+            yield FieldRow(
+                info.name, info.option.label, editor_for(info, text), help=info.option.help
+            )
+
+    def rows(self) -> dict[str, FieldRow]:
+        return {row.field_name: row for row in self.query(FieldRow)}
+
+    def texts(self) -> dict[str, str]:
+        return {name: row.text for name, row in self.rows().items()}
+
+    def load(self, value: Any) -> None:
+        """Show `value` in every field, as if typed, and check it."""
+        with self.prevent(Input.Changed, Select.Changed):
+            for name, row in self.rows().items():
+                row.text = value.field_text(name)
+        self.value = value
+        self.check()
+
+    def set_field(self, name: str, text: str) -> None:
+        """Set one field's text, as if typed, and check the form."""
+        with self.prevent(Input.Changed, Select.Changed):
+            self.rows()[name].text = text
+        self.check()
+
+    def check(self) -> Any | None:
+        """Mark each field whose text is not allowed with the reason; keep and return the
+        new value when every field is valid, else None."""
+        texts = self.texts()
+        errors: dict[str, str] = {}
+        for name, text in texts.items():
+            try:
+                self.value.with_text(**{name: text})
+            except SpecError as error:
+                errors[error.field] = error.reason
+        value = None
+        if not errors:
+            try:
+                value = self.value.with_text(**texts)
+            except SpecError as error:  # fields valid alone, not together
+                errors[error.field] = error.reason
+        if value is not None:
+            self.value = value
+        self.errors = errors
+        for name, row in self.rows().items():
+            row.show_error(errors.get(name))
+        self.post_message(self.Changed(self, value, errors))
+        return value
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _edited(self, event: Input.Changed | Select.Changed) -> None:
+        event.stop()
+        self.check()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Submitted(self))
