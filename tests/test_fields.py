@@ -1,0 +1,95 @@
+"""The catalogue: every view derives the same fields, with the same defaults, from it."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+from textual.widgets import Select
+
+from gradtui.__main__ import build_parser
+from gradtui.fields import ACTIVATIONS, Choice, Switch
+from gradtui.lab.model import ACTIVATION_MODULES, build_model
+from gradtui.lab.probe import run_probe
+from gradtui.spec import Spec, TrainSpec
+from gradtui.tui.app import make_app
+from gradtui.tui.widgets.form import FieldForm, FieldRow
+
+
+def test_the_lab_maps_every_catalogued_activation_to_a_module():
+    assert set(ACTIVATION_MODULES) == set(ACTIVATIONS)
+    x = torch.linspace(-6, 6, 1001)
+    for name, facts in ACTIVATIONS.items():
+        y = ACTIVATION_MODULES[name]()(x)
+        # The facts the findings rely on hold for the module itself.
+        assert facts.non_negative == bool((y >= 0).all()), name
+        if facts.dead_at_zero:
+            assert (y[x < 0] == 0).all(), name
+        if facts.saturation is not None:
+            low, high = facts.saturation
+            assert y.min() < low and y.max() > high, name  # both flat regions reachable
+        assert torch.nn.init.calculate_gain(facts.gain, 0.01) > 0  # a name torch knows
+
+
+def test_mish_is_one_catalogue_entry_and_one_module():
+    """The proof that adding an activation is a catalogue entry and a line in the lab."""
+    spec = Spec(sizes=(6, 5, 4), activation="mish", seed=3, dtype="float64")
+    result = run_probe(spec.replace(device="cpu"))
+    torch.manual_seed(3)
+    model = build_model(spec)
+    x = torch.randn(1, 6).double()
+    h = torch.nn.functional.mish(model.linears[0](x))
+    out = torch.nn.functional.mish(model.linears[1](h))
+    out.sum().backward()
+    assert result.layers[0].activation_name == "mish"
+    assert result.layers[1].weight_grad.norm == pytest.approx(
+        model.linears[1].weight.grad.norm().item(), rel=1e-12
+    )
+
+
+def cli_defaults(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """Each field flag of `command` and the default its help states."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = {}
+    for action in sub.choices[command]._actions:
+        if action.help and "(default: " in action.help and action.option_strings:
+            text = action.help.rsplit("(default: ", 1)[1].rstrip(")")
+            out[action.dest] = "" if text == "none" else text
+    return out
+
+
+async def form_defaults(form: FieldForm) -> dict[str, tuple[str, tuple[str, ...] | None]]:
+    out = {}
+    for row in form.query(FieldRow):
+        editor = row.editor
+        options = None
+        if isinstance(editor, Select):
+            options = tuple(str(value) for _, value in editor._options)
+        out[row.field_name] = (row.text, options)
+    return out
+
+
+async def test_cli_config_pane_and_train_form_offer_the_catalogues_fields_and_defaults():
+    parser = build_parser()
+    app = make_app(Spec(device="cpu"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        probe_form = await form_defaults(app.screen.query_one(FieldForm))
+        await pilot.press("t")
+        await pilot.pause()
+        train_form = await form_defaults(app.screen.query_one(FieldForm))
+    for cls, form, command in ((Spec, probe_form, "probe"), (TrainSpec, train_form, "train")):
+        catalogue = {info.name: info for info in cls.fields()}
+        flags = cli_defaults(parser, command)
+        assert set(form) == set(catalogue)
+        assert set(catalogue) <= set(flags)
+        for name, info in catalogue.items():
+            assert flags[name] == info.default_text, name
+            text, options = form[name]
+            if name == "device":
+                continue  # the app's form starts from the Spec it was given (cpu here)
+            assert text == info.default_text, name
+            if isinstance(info.kind, Choice | Switch):
+                assert options == info.kind.choices, name
+            else:
+                assert options is None, name  # typed in an Input
