@@ -403,5 +403,3 @@ def toml_value(value: Any) -> str:
     if isinstance(value, float):
         return float_text(value)
     return str(value)
-
-

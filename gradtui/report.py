@@ -24,25 +24,26 @@ def make_console(file: TextIO | None = None) -> Console:
     return Console(file=file, highlight=False, soft_wrap=False)
 
 
-def sign_table(result: ProbeResult, width: int) -> Table:
+def sign_table(result: ProbeResult, width: int, view: str = "weight") -> Table:
     spec = result.spec
     caption = (
         f"{spec.loss} loss {table.number(result.loss)}, batch {spec.batch_size}, seed {spec.seed}"
     )
     grid = Table(
-        title="weight gradients per layer",
+        title=table.VIEW_TITLES[view],
         caption=caption,
         header_style="bold",
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
         pad_edge=False,
     )
-    shown = table.columns(width)
+    rows = table.rows(result, view)
+    columns = table.VIEW_COLUMNS[view]
+    shown = table.fit(view, rows, width, gap=1)
     for i in shown:
-        header = table.COLUMNS[i][0]
-        justify = "left" if header in table.LEFT_ALIGNED else "right"
-        grid.add_column(header, justify=justify, no_wrap=True)
-    for cells in table.rows(result):
+        justify = "left" if columns[i].left else "right"
+        grid.add_column(columns[i].header, justify=justify, no_wrap=True)
+    for cells in rows:
         grid.add_row(*(Text(cells[i].text, style=STYLES[cells[i].tag]) for i in shown))
     return grid
 

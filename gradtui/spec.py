@@ -100,9 +100,7 @@ class _Fields:
         names = [info.name for info in declared(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise SpecError(
-                "config", f"unknown field {unknown[0]!r}; allowed: {', '.join(names)}"
-            )
+            raise SpecError("config", f"unknown field {unknown[0]!r}; allowed: {', '.join(names)}")
         return cls(**data)
 
     def to_toml(self) -> str:
@@ -139,9 +137,7 @@ class Spec(_Fields):
         "cross-entropy to random labels",
     )
     target: float = option(100.0, Float(), label="target", help="target of the sum-mse loss")
-    batch_size: int = option(
-        1, Int(1, 10**9), label="batch", help="samples in the batch"
-    )
+    batch_size: int = option(1, Int(1, 10**9), label="batch", help="samples in the batch")
     input: str = option(
         "normal",
         Choice(("normal", "uniform01", "uniform11")),
@@ -289,6 +285,7 @@ class TrainSpec(_Fields):
 
 
 TRAIN_FIELDS = tuple(info.name for info in TrainSpec.fields())
+
 
 def parse_activations(text: str) -> tuple[str, ...]:
     """`sigmoid,tanh[,relu..]`: 2 to 4 distinct activation names, no empty items."""

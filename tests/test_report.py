@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 from gradtui import table
+from gradtui.lab import run_probe
 from gradtui.plots import spaced_ticks
+from gradtui.spec import preset
 
 DRAW = """
 import hashlib
@@ -48,13 +50,37 @@ def test_spaced_ticks_leave_room_for_their_labels():
     assert spaced_ticks(50, 5, label_width=9) == [0]
 
 
-def test_table_columns_follow_the_width():
-    headers = [h for h, _ in table.COLUMNS]
-    assert [headers[i] for i in table.columns(200)] == headers
-    narrow = [headers[i] for i in table.columns(80)]
-    assert "mean" not in narrow and narrow[:3] == ["layer", "shape", "act"]
-    tiny = [headers[i] for i in table.columns(40)]
-    assert tiny[:4] == ["layer", "+", "-", "row coh"]
+def test_table_columns_fit_the_width_whole_and_never_cut_a_number():
+    result = run_probe(preset("seed-v2.0").replace(device="cpu"))
+    for view, columns in table.VIEW_COLUMNS.items():
+        rows = table.rows(result, view)
+        widths = table.widths(view, rows)
+        headers = [c.header for c in columns]
+        assert table.fit(view, rows, 400) == list(range(len(columns)))
+        for width in (120, 80, 60, 40, 20):
+            shown = table.fit(view, rows, width, gap=1)
+            needed = sum(widths[i] for i in shown) + len(shown) - 1
+            assert needed <= width or len(shown) == 1, (view, width)
+            assert shown == sorted(shown)  # display order kept
+            assert 0 in shown  # the layer number stays
+        # What is dropped first is the least telling: the story's columns stay longest.
+        narrow = [headers[i] for i in table.fit(view, rows, 40, gap=1)]
+        story = {"weight": "row coh", "bias": "+", "activation": "sat/dead", "flow": "|g|"}
+        assert story[view] in narrow, (view, narrow)
+    weight = [c.header for c in table.VIEW_COLUMNS["weight"]]
+    at_80 = [weight[i] for i in table.fit("weight", table.rows(result), 80, gap=1)]
+    assert at_80 == [
+        "layer",
+        "shape",
+        "act",
+        "+",
+        "-",
+        "0",
+        "row coh",
+        "|g|",
+        "|g|/|w|",
+        "sat/dead",
+    ]
 
 
 def test_percentages_have_one_decimal():

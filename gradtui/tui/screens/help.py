@@ -65,5 +65,7 @@ class HelpScreen(ModalScreen[None]):
 
     def _columns(self) -> str:
         lines = ["", "## Table columns", ""]
-        lines += [f"- `{header}`: {meaning}" for header, meaning in table.COLUMNS]
+        for view, columns in table.VIEW_COLUMNS.items():
+            lines += ["", f"In the {table.VIEW_TITLES[view].split(' per ')[0]} view:", ""]
+            lines += [f"- `{column.header}`: {column.meaning}" for column in columns]
         return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import ProbeFailed, ProbeFinished
 from gradtui.tui.widgets.config import ConfigPane
 from gradtui.tui.widgets.form import FieldForm
-from gradtui.tui.widgets.histograms import HistogramGrid
+from gradtui.tui.widgets.histograms import HistogramGrid, ResultsPane
 from gradtui.tui.widgets.sign_table import SignTable
 from gradtui.tui.widgets.status import StatusLine
 
@@ -46,10 +46,10 @@ LOADING_DELAY = 0.2
 
 
 class Findings(Static):
-    """What the result says, in words."""
+    """What the result says, in words: every finding, never cut (the pane scrolls)."""
 
     DEFAULT_CSS = """
-    Findings { height: auto; max-height: 5; padding: 0 1; color: $text-accent; }
+    Findings { height: auto; padding: 0 1; color: $text-accent; }
     """
 
 
@@ -138,6 +138,26 @@ class ProbeScreen(Screen[None]):
             id="train",
             tooltip="the Train view: train this network on a task, compare activations",
         ),
+        Binding("pagedown", "scroll('page_down')", "Page down", show=False, id="scroll.page-down"),
+        Binding("pageup", "scroll('page_up')", "Page up", show=False, id="scroll.page-up"),
+        Binding("home", "scroll('home')", "Top", show=False, id="scroll.home"),
+        Binding("end", "scroll('end')", "Bottom", show=False, id="scroll.end"),
+        Binding(
+            "j,down",
+            "scroll('down')",
+            "Scroll down",
+            show=False,
+            id="scroll.down",
+            tooltip="scroll the results down (also pagedown, end)",
+        ),
+        Binding(
+            "k,up",
+            "scroll('up')",
+            "Scroll up",
+            show=False,
+            id="scroll.up",
+            tooltip="scroll the results up (also pageup, home)",
+        ),
         Binding(
             "escape",
             "leave_field",
@@ -168,10 +188,11 @@ class ProbeScreen(Screen[None]):
             yield ConfigPane(self._initial)
             with Vertical(id="results"):
                 yield StatusLine("Press r to run the probe.")
-                yield Static(WELCOME, id="welcome")
-                yield SignTable()
-                yield Findings()
-                yield HistogramGrid()
+                with ResultsPane():
+                    yield Static(WELCOME, id="welcome")
+                    yield SignTable()
+                    yield Findings()
+                    yield HistogramGrid()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -227,18 +248,24 @@ class ProbeScreen(Screen[None]):
         if result is None:
             return
         with self.app.batch_update():
-            self.query_one(SignTable).show(result)
-            await self._show_plots()
             self.query_one(Findings).update("\n".join("* " + n for n in findings(result)))
+            await self._show_view()
+
+    async def _show_view(self) -> None:
+        """The table and the plots of the view, for the result on screen."""
+        if self.result is not None:
+            self.query_one(SignTable).show(self.result, self.view)
+            await self._show_plots()
 
     async def _show_plots(self) -> None:
         if self.result is not None:
             await self.query_one(HistogramGrid).show(
                 self.result.layers, self.view, log=self.log_counts
             )
+            self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 
     async def watch_view(self) -> None:
-        await self._show_plots()
+        await self._show_view()
         if self.result is not None:
             self.status(self._result_summary(self.result))
 
@@ -309,6 +336,11 @@ class ProbeScreen(Screen[None]):
 
     def action_toggle_config(self) -> None:
         self.config_shown = not self.config_shown
+
+    def action_scroll(self, where: str) -> None:
+        """Scroll the results, whatever has focus (a field keeps its own keys)."""
+        pane = self.query_one(ResultsPane)
+        getattr(pane, f"scroll_{where}")(animate=False)
 
     def action_leave_field(self) -> None:
         self.set_focus(None)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult, RenderResult
-from textual.binding import Binding
-from textual.containers import Grid, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual_plotext import PlotextPlot
 
 from gradtui.plots import SHORT_TITLES, draw_flow, draw_histogram, stats_for
 from gradtui.result import Histogram, LayerResult
+from gradtui.table import shape_of
 
 PLOT_WIDTH = 38
 """Narrowest a histogram gets before the grid drops a column."""
@@ -73,38 +73,40 @@ class FlowPlot(PlotextPlot):
         return super().render()
 
 
-class HistogramGrid(VerticalScroll):
-    """Layer histograms in a grid of 1 to 4 columns that follows the width, scrolling."""
+class HistogramGrid(Vertical):
+    """Layer histograms in a grid of 1 to 4 columns that follows the width, or the
+    gradient-flow chart. It sits in a scrolling pane and takes the height it is given."""
 
     DEFAULT_CSS = """
-    HistogramGrid { scrollbar-size-vertical: 1; }
+    HistogramGrid { height: auto; }
     HistogramGrid > Grid { height: auto; grid-gutter: 0 1; }
-    HistogramGrid > FlowPlot { display: none; height: 1fr; min-height: 12; }
+    HistogramGrid > FlowPlot { display: none; }
     HistogramGrid.-flow > Grid { display: none; }
     HistogramGrid.-flow > FlowPlot { display: block; }
     """
 
-    BINDINGS = [
-        Binding("j", "scroll_down", "Down", show=False),
-        Binding("k", "scroll_up", "Up", show=False),
-    ]
+    def __init__(self) -> None:
+        super().__init__()
+        self._available = PLOT_HEIGHT
 
     def compose(self) -> ComposeResult:
         yield Grid()
         yield FlowPlot()
 
-    def on_resize(self) -> None:
-        self._fit_columns()
-
-    def _fit_columns(self) -> None:
-        """Columns from the width; rows share the height when all fit (a large terminal),
-        else keep PLOT_HEIGHT and the pane scrolls."""
+    def fit(self, available: int) -> None:
+        """Size the plots for `available` rows of the pane: they share them when all fit
+        (a large terminal), else each keeps PLOT_HEIGHT and the pane scrolls."""
+        self._available = available
         grid = self.query_one(Grid)
         columns = max(1, min(MAX_COLUMNS, self.size.width // PLOT_WIDTH))
         rows = max(1, -(-len(grid.children) // columns))
-        height = max(PLOT_HEIGHT, min(MAX_PLOT_HEIGHT, self.size.height // rows))
+        height = max(PLOT_HEIGHT, min(MAX_PLOT_HEIGHT, available // rows))
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
+        self.query_one(FlowPlot).styles.height = max(PLOT_HEIGHT, available)
+
+    def on_resize(self) -> None:
+        self.fit(self._available)
 
     async def show(self, layers: list[LayerResult], view: str, *, log: bool) -> None:
         grid = self.query_one(Grid)
@@ -120,6 +122,32 @@ class HistogramGrid(VerticalScroll):
             await grid.mount_all(plots)
         for plot, layer in zip(plots, layers):
             stats = stats_for(layer, view)
-            title = f"L{layer.index} {layer.out_features}x{layer.in_features} {SHORT_TITLES[view]}"
+            shape = "x".join(str(n) for n in shape_of(layer, view))
+            title = f"L{layer.index} {shape} {SHORT_TITLES[view]}"
             plot.show(None if stats is None else stats.hist, title, log=log)
-        self._fit_columns()
+        self.fit(self._available)
+
+
+class ResultsPane(VerticalScroll):
+    """Everything a result shows, in one pane that the screen's keys scroll: the table,
+    the findings and the plots. Nothing is cut: what does not fit is a scroll away."""
+
+    DEFAULT_CSS = """
+    ResultsPane { height: 1fr; scrollbar-size-vertical: 1; }
+    """
+
+    can_focus = False
+    """Scrolled by the screen's keys (pageup, pagedown, home, end, j, k) from anywhere."""
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_plots)
+
+    def fit_plots(self) -> None:
+        """Give the plots the height the table and the findings leave."""
+        grid = self.query_one(HistogramGrid)
+        used = sum(
+            child.outer_size.height
+            for child in self.children
+            if child is not grid and child.display
+        )
+        grid.fit(self.scrollable_content_region.height - used)

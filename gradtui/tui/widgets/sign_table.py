@@ -1,4 +1,4 @@
-"""The sign table: per layer, the figures that tell whether gradients share a sign."""
+"""The sign table: per layer, the figures of the tensor the view names."""
 
 from __future__ import annotations
 
@@ -13,40 +13,52 @@ TAG_VARIABLES = {"strong": "accent", "warn": "warning", "error": "error"}
 
 
 class SignTable(DataTable):
-    """One row per layer; headline figures in the theme's accent, trouble in warning/error."""
+    """One row per layer; headline figures in the theme's accent, trouble in warning/error.
+    Columns that do not fit the width are dropped whole, least telling first."""
+
+    DEFAULT_CSS = """
+    SignTable { height: auto; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="none", zebra_stripes=True, cell_padding=1)
         self._result: ProbeResult | None = None
+        self._view = "weight"
         self._width = 0
 
-    def show(self, result: ProbeResult | None) -> None:
-        self._result = result
+    def show(self, result: ProbeResult | None, view: str) -> None:
+        self._result, self._view = result, view
         self._rebuild()
 
     def on_resize(self) -> None:
         if self.size.width != self._width:
             self._rebuild()
 
+    @property
+    def shown_headers(self) -> list[str]:
+        """The headers on screen, in order."""
+        return [str(column.label) for column in self.columns.values()]
+
     def _rebuild(self) -> None:
         self._width = self.size.width
-        shown = table.columns(self.size.width)
-        rows = table.rows(self._result) if self._result is not None else []
+        view = self._view if self._view in table.VIEW_COLUMNS else "weight"
+        columns = table.VIEW_COLUMNS[view]
+        rows = table.rows(self._result, view) if self._result is not None else []
         # DataTable sizes columns to their content and ignores a cell's justify, so
         # numbers are padded to the column's width here to line up on the right.
-        widths = {
-            i: max([len(table.COLUMNS[i][0]), *(len(cells[i].text) for cells in rows)])
-            for i in shown
-        }
+        widths = table.widths(view, rows)
+        # Each column takes one cell of padding on each side; one more cell is kept for a
+        # vertical scrollbar.
+        shown = table.fit(view, rows, self.size.width - 1, padding=2, gap=0)
         self.clear(columns=True)
         for i in shown:
-            self.add_column(table.COLUMNS[i][0], key=table.COLUMNS[i][0], width=widths[i])
+            self.add_column(columns[i].header, key=columns[i].header, width=widths[i])
         colours = self.app.theme_variables
         for cells in rows:
-            self.add_row(*(self._cell(cells[i], i, widths[i], colours) for i in shown))
+            self.add_row(*(self._cell(cells[i], columns[i], widths[i], colours) for i in shown))
 
     @staticmethod
-    def _cell(cell: table.Cell, column: int, width: int, colours: dict[str, str]) -> Text:
-        left = table.COLUMNS[column][0] in table.LEFT_ALIGNED
+    def _cell(cell: table.Cell, column: table.Column, width: int, colours: dict[str, str]) -> Text:
         style = f"bold {colours[TAG_VARIABLES[cell.tag]]}" if cell.tag else ""
-        return Text(cell.text.ljust(width) if left else cell.text.rjust(width), style=style)
+        text = cell.text.ljust(width) if column.left else cell.text.rjust(width)
+        return Text(text, style=style)
