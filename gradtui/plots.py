@@ -73,32 +73,44 @@ def draw_histogram(plt: Any, hist: Histogram, title: str, *, width: int, log: bo
     ticks = spaced_ticks(bins, width, label_width=9)
     plt.xticks(ticks, [format_tick(_bin_value(hist, t)) for t in ticks])
     if log:
-        plt.yticks([], [])
+        # Ticks at whole decades of the percentage, where the bars are drawn.
+        decades = range(math.ceil(floor), math.floor(math.log10(max(shares))) + 1)
+        plt.yticks([d - floor + 0.1 for d in decades], [format_tick(10.0**d) for d in decades])
 
 
 def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = True) -> None:
-    """Bars of ||dL/dW|| per layer on a log10 scale: vanishing or exploding gradients."""
+    """Bars of ||dL/dW|| per layer on a log10 scale: vanishing or exploding gradients.
+    A layer whose gradient is 0 (or not finite) has no bar: zero is drawn as zero."""
     plt.clear_figure()
     plt.title("gradient flow: log10 ||dL/dW|| per layer" if log else "||dL/dW|| per layer")
     norms = [layer.weight_grad.norm for layer in layers]
+    measured = [n for n in norms if n is not None and math.isfinite(n) and n > 0]
     positions = list(range(len(layers)))
-    if log:
-        values = [math.log10(n) if n > 0 and math.isfinite(n) else -20.0 for n in norms]
-        # Bars rise from one decade below the smallest norm; ticks at whole decades.
-        bottom = math.floor(min(values)) - 1
-        top = max(values) - bottom
-        plt.bar(positions, [v - bottom for v in values], marker="sd")
-        plt.ylim(0, top * 1.05)
-        decades = range(bottom, math.floor(max(values)) + 1)
-        step = max(1, len(decades) // 5)
-        ticks = list(decades)[::step]
-        plt.yticks([t - bottom for t in ticks], [f"1e{t}" for t in ticks])
-    else:
-        plt.bar(positions, norms, marker="sd")
-        plt.ylim(0, max(norms) * 1.05 or 1)
     ticks = spaced_ticks(len(layers), width, label_width=len(str(len(layers))))
     plt.xticks(ticks, [str(layers[t].index) for t in ticks])
     plt.xlabel("layer")
+    if not measured:
+        plt.xlim(-0.5, len(layers) - 0.5)
+        plt.ylim(0, 1)
+        plt.yticks([], [])
+        plt.text("every gradient is 0 (or not finite)", 0, 0.5)
+        return
+    if log:
+        # Bars rise from one decade below the smallest norm; ticks at whole decades.
+        bottom = math.floor(math.log10(min(measured))) - 1
+        heights = [
+            math.log10(n) - bottom if n is not None and math.isfinite(n) and n > 0 else 0.0
+            for n in norms
+        ]
+        plt.bar(positions, heights, marker="sd")
+        plt.ylim(0, max(heights) * 1.05)
+        decades = range(bottom, math.floor(math.log10(max(measured))) + 1)
+        step = max(1, len(decades) // 5)
+        marks = list(decades)[::step]
+        plt.yticks([t - bottom for t in marks], [f"1e{t}" for t in marks])
+    else:
+        plt.bar(positions, [n if n in measured else 0.0 for n in norms], marker="sd")
+        plt.ylim(0, max(measured) * 1.05)
 
 
 def _bin_value(hist: Histogram, position: float) -> float:
@@ -162,6 +174,22 @@ def smooth(
     return out
 
 
+MARKERS = ("•", "+", "x", "o", "*", "#", "=", "%")
+"""One glyph per line, so lines differ without colour (NO_COLOR, 16-colour terminals)."""
+
+
+def legend(labels: list[str]) -> str:
+    """The lines' glyphs and labels, for under the chart (plotext draws its own legend
+    inside the data, where it hides the lines)."""
+    return "  ".join(f"{MARKERS[i % len(MARKERS)]} {label}" for i, label in enumerate(labels))
+
+
+def step_ticks(last: float) -> list[int]:
+    """Up to five whole steps from 1 to `last`."""
+    last = max(1, int(last))
+    return sorted({round(1 + i * (last - 1) / 4) for i in range(5)})
+
+
 def draw_series(
     plt: Any,
     series: list[tuple[str, list[tuple[float, float | None]]]],
@@ -170,31 +198,41 @@ def draw_series(
     reference: float | None = None,
     ylim: tuple[float, float] | None = None,
     smoothed: bool = False,
+    percent: bool = False,
 ) -> None:
-    """Lines of (x, y) points, one per label; None values are gaps left out. `smoothed`
-    draws trailing means over a window that grows with the run, said in the title."""
+    """Lines of (x, y) points, one per label, each with its own glyph (the legend is under
+    the chart); None values are gaps left out. `smoothed` draws trailing means over a
+    window that grows with the run, said in the title. `percent` labels 0..1 as %."""
     plt.clear_figure()
     window = max((len(points) for _, points in series), default=0) // SMOOTH_POINTS
     if smoothed and window > 1:
         series = [(label, smooth(points, window)) for label, points in series]
         title = f"{title}, mean of {window} steps"
     plt.title(title)
-    drawn = False
-    for label, points in series:
+    drawn = []
+    last = 1.0
+    for i, (label, points) in enumerate(series):
         kept = [(x, y) for x, y in points if y is not None and math.isfinite(y)]
         if not kept:
             continue
         xs, ys = _thin([p[0] for p in kept], [p[1] for p in kept])
-        plt.plot(xs, ys, label=label, marker="braille")
-        drawn = True
-    if reference is not None and drawn:
-        plt.hline(reference, "gray")
-    if ylim is not None:
-        plt.ylim(*ylim)
+        plt.plot(xs, ys, marker=MARKERS[i % len(MARKERS)])
+        drawn.append(label)
+        last = max(last, xs[-1])
     if not drawn:
         plt.xlim(0, 1)
         plt.ylim(0, 1)
         plt.text("no steps yet", 0.35, 0.5)
+        return
+    if reference is not None:
+        plt.hline(reference, "gray")
+    if ylim is not None:
+        plt.ylim(*ylim)
+    if percent:
+        plt.yticks([0, 0.5, 1], ["0%", "50%", "100%"])
+    ticks = step_ticks(last)
+    plt.xticks(ticks, [str(t) for t in ticks])
+    plt.xlabel(legend(drawn) if len(series) > 1 else "step")
 
 
 def loss_series(runs: list) -> list[tuple[str, list[tuple[float, float | None]]]]:
@@ -227,18 +265,20 @@ def draw_trajectory(plt: Any, runs: list) -> None:
     """The path of the two traced weights: a zig-zag where an update cannot split them."""
     plt.clear_figure()
     plt.title(f"trajectory: {runs[0].traced}" if runs else "trajectory of two weights")
-    drawn = False
-    for run in runs:
+    drawn = []
+    for i, run in enumerate(runs):
         points = [run.start, *(s.trajectory for s in run.steps)]
         xs, ys = _thin([p[0] for p in points], [p[1] for p in points])
         if len(xs) > 1:
-            plt.plot(xs, ys, label=run.label, marker="braille")
-            plt.scatter([xs[0]], [ys[0]], marker="o")
-            drawn = True
+            plt.plot(xs, ys, marker=MARKERS[i % len(MARKERS)])
+            plt.scatter([xs[0]], [ys[0]], marker="@")
+            drawn.append(run.label)
     if not drawn:
         plt.xlim(0, 1)
         plt.ylim(0, 1)
         plt.text("no steps yet", 0.35, 0.5)
+        return
+    plt.xlabel(f"weight A vs weight B, @ start  {legend(drawn) if len(drawn) > 1 else ''}")
 
 
 def traced_layer(runs: list) -> int:
@@ -267,7 +307,7 @@ def draw_update_ratio(plt: Any, runs: list) -> None:
 def draw_update_coherence(plt: Any, runs: list) -> None:
     """Update row coherence per layer (one run) or of the traced layer per run."""
     series, title = _per_layer_or_traced(runs, "update_coherence", "update row coherence")
-    draw_series(plt, series, title, ylim=(0, 1.05), smoothed=True)
+    draw_series(plt, series, title, ylim=(-0.02, 1.02), smoothed=True, percent=True)
 
 
 TRAINING_CHARTS = (draw_loss, draw_update_ratio, draw_update_coherence, draw_trajectory)

@@ -131,23 +131,11 @@ def compare_table(runs: list[TrainResult], threshold: float) -> Table:
         padding=(0, 0),
         header_style="bold",
     )
-    layers = len(runs[0].spec.sizes) - 1 if runs else 0
-    grid.add_column("activation", no_wrap=True)
-    for header in ("final loss", "accuracy", "steps to"):
-        grid.add_column(header, justify="right", no_wrap=True)
-    for i in range(layers):
-        grid.add_column(f"L{i + 1} coh", justify="right", no_wrap=True)
-    for run in runs:
-        last = run.steps[-1] if run.steps else None
-        reached = run.steps_to(threshold)
-        cells = [
-            run.label,
-            table.number(run.final_loss),
-            table.percent(last.accuracy if last else None),
-            "-" if reached is None else str(reached),
-        ]
-        cells += [table.percent(c) for c in run.mean_coherence()]
-        grid.add_row(*cells)
+    headers, rows = table.comparison(runs, threshold)
+    for i, header in enumerate(headers):
+        grid.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for cells in rows:
+        grid.add_row(*(Text(cell.text, style=STYLES[cell.tag]) for cell in cells))
     return grid
 
 

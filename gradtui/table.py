@@ -247,3 +247,32 @@ def widths(view: str, cells: list[list[Cell]]) -> list[int]:
         max([len(column.header), *(len(row[i].text) for row in cells)])
         for i, column in enumerate(VIEW_COLUMNS[view])
     ]
+
+
+def comparison(runs: list, threshold: float) -> tuple[list[str], list[list[Cell]]]:
+    """Headers and one row per training run: final loss, accuracy, steps to `threshold`
+    and the mean update row coherence of each layer (the compare report and the Train
+    view)."""
+    layers = len(runs[0].spec.sizes) - 1 if runs else 0
+    headers = [
+        "activation",
+        "final loss",
+        "accuracy",
+        "steps to",
+        *(f"L{i + 1} coh" for i in range(layers)),
+    ]
+    rows = []
+    for run in runs:
+        last = run.steps[-1] if run.steps else None
+        reached = run.steps_to(threshold)
+        coherence = run.mean_coherence()
+        rows.append(
+            [
+                Cell(run.label + (" (cancelled)" if run.cancelled else "")),
+                Cell(number(run.final_loss)),
+                Cell(percent(last.accuracy if last else None)),
+                Cell("-" if reached is None else str(reached)),
+                *(Cell(percent(c), "strong" if c == 1.0 else None) for c in coherence),
+            ]
+        )
+    return headers, rows

@@ -40,7 +40,7 @@ async def test_t_opens_the_train_view_and_r_trains_the_configured_network():
         run = screen.runs[0]
         assert run.label == "tanh" and len(run.steps) == 40 and not run.cancelled
         assert run.spec.sizes == (2, 100, 100, 100, 2)
-        assert status(screen).startswith("Done.")
+        assert status(screen) == "Done: 40 steps of xor."
         assert all(plot._runs is screen.runs for plot in screen.query(RunsPlot))
         await pilot.press("t")
         assert not isinstance(app.screen, TrainScreen)

@@ -161,8 +161,7 @@ class ProbeScreen(Screen[None]):
         Binding(
             "escape",
             "leave_field",
-            "Leave field",
-            show=False,
+            "Leave field (enter runs)",
             id="leave-field",
             tooltip="leave the field being edited, so letter keys act again",
         ),
@@ -188,6 +187,7 @@ class ProbeScreen(Screen[None]):
             yield ConfigPane(self._initial)
             with Vertical(id="results"):
                 yield StatusLine("Press r to run the probe.")
+                yield Static("", id="stale")
                 with ResultsPane():
                     yield Static(WELCOME, id="welcome")
                     yield SignTable()
@@ -245,15 +245,17 @@ class ProbeScreen(Screen[None]):
 
     async def _show_result(self, result: ProbeResult | None) -> None:
         self.set_class(result is not None, "-has-result")
+        self._mark_stale()
         if result is None:
             return
         with self.app.batch_update():
-            self.query_one(Findings).update("\n".join("* " + n for n in findings(result)))
             await self._show_view()
 
     async def _show_view(self) -> None:
-        """The table and the plots of the view, for the result on screen."""
+        """The table, the findings and the plots of the view, for the result on screen."""
         if self.result is not None:
+            notes = findings(self.result, self.view)
+            self.query_one(Findings).update("\n".join("* " + note for note in notes))
             self.query_one(SignTable).show(self.result, self.view)
             await self._show_plots()
 
@@ -288,9 +290,20 @@ class ProbeScreen(Screen[None]):
 
     # -- the form -------------------------------------------------------------------
 
+    def _mark_stale(self) -> None:
+        """Dim a result computed for another configuration than the form's, and say which."""
+        result, spec = self.result, self.app.spec
+        stale = result is not None and spec != result.spec
+        self.set_class(stale, "-stale")
+        if stale:
+            self.query_one("#stale", Static).update(
+                f"Result of {spec_summary(result.spec)}, not of the form: r runs the form."
+            )
+
     @on(FieldForm.Changed)
     def _spec_changed(self, event: FieldForm.Changed) -> None:
         self.app.spec = event.value
+        self._mark_stale()
         if event.errors:
             name, reason = next(iter(event.errors.items()))
             self.status(f"Invalid {name}: {reason}", error=True)
@@ -336,6 +349,17 @@ class ProbeScreen(Screen[None]):
 
     def action_toggle_config(self) -> None:
         self.config_shown = not self.config_shown
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":  # in the footer only while a field has focus
+            return self.pane.has_focus_within
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.refresh_bindings()
 
     def action_scroll(self, where: str) -> None:
         """Scroll the results, whatever has focus (a field keeps its own keys)."""

@@ -13,16 +13,18 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select
+from textual.widgets import DataTable, Footer, Header, Input, Select
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from gradtui.plots import TRAINING_CHARTS, traced_layer
+from gradtui import table
+from gradtui.plots import TRAINING_CHARTS
 from gradtui.result import TrainResult
 from gradtui.spec import (
     Spec,
@@ -31,7 +33,6 @@ from gradtui.spec import (
     describe,
     parse_activations,
 )
-from gradtui.table import percent
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import TrainFailed, TrainProgress
 from gradtui.tui.widgets.form import FieldForm, FieldRow
@@ -88,6 +89,8 @@ class TrainScreen(Screen[None]):
         """The runs on screen: kept when a run is cancelled or fails."""
         self.run_id = 0
         self.running = False
+        self._threshold = TrainSpec().threshold
+        """The threshold of the runs on screen, for their steps to threshold."""
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -100,10 +103,20 @@ class TrainScreen(Screen[None]):
                 help="2 to 4 activations to train side by side",
             )
         yield StatusLine("Press r to train the configured network.")
+        yield RunsTable()
         with Grid(id="train-grid"):
             for draw, name in zip(TRAINING_CHARTS, ("loss", "ratio", "coherence", "trajectory")):
                 yield RunsPlot(draw, id=f"train-{name}")
         yield Footer()
+
+    def on_screen_resume(self) -> None:
+        spec: Spec | None = self.app.spec
+        if not self.runs and spec is not None:
+            hidden = ",".join(str(n) for n in spec.sizes[1:-1]) or "none"
+            self.sub_title = (
+                f"hidden {hidden} {spec.activation}; the task sets the input, the output"
+                " and the loss"
+            )
 
     # -- the train spec -------------------------------------------------------------
 
@@ -140,6 +153,7 @@ class TrainScreen(Screen[None]):
             return
         self.run_id += 1
         self.running = True
+        self._threshold = train_spec.threshold
         what = (
             f"comparing {', '.join(activations)}"
             if activations
@@ -149,10 +163,12 @@ class TrainScreen(Screen[None]):
         self.train(spec, train_spec, activations, self.run_id)
 
     def action_escape(self) -> None:
-        if isinstance(self.focused, Input | Select):
-            self.set_focus(None)
-        elif self.running:
+        """Cancel a run in flight (whatever has focus); else leave a field; else back."""
+        if self.running:
             self.action_cancel()
+            self.set_focus(None)
+        elif isinstance(self.focused, Input | Select):
+            self.set_focus(None)
         else:
             self.app.pop_screen()
 
@@ -209,6 +225,9 @@ class TrainScreen(Screen[None]):
         self.runs = message.runs
         for plot in self.query(RunsPlot):
             plot.show(self.runs)
+        self.query_one(RunsTable).show(self.runs, self._threshold)
+        if self.runs:
+            self.sub_title = trained_summary(self.runs[0])
         current = self.runs[-1] if self.runs else None
         if current is None:
             return
@@ -219,7 +238,8 @@ class TrainScreen(Screen[None]):
             self.running = False
             cancelled = any(run.cancelled for run in self.runs)
             state = "Cancelled; the partial curves stay" if cancelled else "Done"
-            self._status(f"{state}. {self._summary()}")
+            run = self.runs[0]
+            self._status(f"{state}: {len(current.steps)} steps of {run.task}.")
         else:
             self._status(f"{label} (escape cancels)")
 
@@ -232,21 +252,45 @@ class TrainScreen(Screen[None]):
 
     # -- helpers --------------------------------------------------------------------
 
-    def _summary(self) -> str:
-        run = self.runs[0]
-        parts = [
-            f"{run.task}, sizes {run.spec.field_text('sizes')} (task sets in/out; linear output)"
-        ]
-        for r in self.runs:
-            loss = "-" if r.final_loss is None else f"{r.final_loss:.3g}"
-            coherence = r.mean_coherence()
-            layer = traced_layer(self.runs)
-            coh = coherence[layer] if layer < len(coherence) else None
-            parts.append(f"{r.label}: loss {loss}, L{layer + 1} coh {percent(coh)}")
-        return " | ".join(parts)
-
     def _status(self, text: str, *, error: bool = False) -> None:
         self.query_one(StatusLine).show(text, error=error)
+
+
+class RunsTable(DataTable):
+    """One row per run: final loss, accuracy, steps to threshold, update coherence per
+    layer (as the headless compare report prints)."""
+
+    DEFAULT_CSS = """
+    RunsTable { height: auto; max-height: 6; }
+    """
+
+    can_focus = False
+
+    def __init__(self) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=True, show_cursor=False)
+
+    def show(self, runs: list[TrainResult], threshold: float) -> None:
+        headers, rows = table.comparison(runs, threshold)
+        headers[3] = f"steps to {threshold:g}"
+        self.clear(columns=True)
+        self.add_columns(*headers)
+        colours = self.app.theme_variables
+        for cells in rows:
+            self.add_row(
+                *(
+                    Text(cell.text, style=f"bold {colours['accent']}" if cell.tag else "")
+                    for cell in cells
+                )
+            )
+
+
+def trained_summary(run: TrainResult) -> str:
+    """What is trained: the task's network, not the probe's."""
+    spec = run.spec
+    return (
+        f"{run.task}: {spec.field_text('sizes')} {spec.activation} | {spec.loss} | "
+        f"{run.optimizer} lr {run.lr:g} | batch {spec.batch_size}"
+    )
 
 
 def _snapshot(runs: list[TrainResult]) -> list[TrainResult]:

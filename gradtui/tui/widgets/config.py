@@ -32,6 +32,9 @@ class ConfigPane(VerticalScroll):
     ConfigPane > Button { margin: 1 0 0 8; }
     """
 
+    can_focus = False
+    """Tab goes straight to the first field."""
+
     @dataclass
     class RunRequested(Message):
         """Enter was pressed in a field, or the Run button."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -29,6 +29,7 @@ class FieldRow(Vertical):
     FieldRow > .field-error { display: none; height: auto; padding-left: 8; color: $text-error; }
     FieldRow.-invalid > .field-error { display: block; }
     FieldRow.-invalid Input, FieldRow.-invalid Select { background: $error 25%; }
+    FieldRow:focus-within .field-label { text-style: reverse bold; color: $text; }
     """
 
     def __init__(self, name: str, label: str, editor: Widget, *, help: str = "") -> None:
@@ -59,11 +60,21 @@ class FieldRow(Vertical):
         self.set_class(reason is not None, "-invalid")
 
 
+class FieldSelect(Select):
+    """A Select in a form: printable keys stay in the field, so typing while it has focus
+    never fires a screen's letter keys (space still opens the list)."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character != " ":
+            event.stop()
+            event.prevent_default()
+
+
 def editor_for(info: FieldInfo, text: str) -> Widget:
     """A Select for a field picked from a list, else an Input (with completions)."""
     kind = info.kind
     if isinstance(kind, Choice | Switch):
-        return Select(
+        return FieldSelect(
             [(choice, choice) for choice in kind.choices],
             value=text,
             allow_blank=False,

@@ -20,6 +20,9 @@ class SignTable(DataTable):
     SignTable { height: auto; }
     """
 
+    can_focus = False
+    """The results pane scrolls with the screen's keys; tab skips the table."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True, cell_padding=1)
         self._result: ProbeResult | None = None
