@@ -65,7 +65,12 @@ _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 def parse_int(text: str) -> int:
     if not _INT_RE.fullmatch(text):
         raise ValueError(f"expected a whole number like 42, got {text!r}")
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits)
+        raise ValueError(
+            f"expected a whole number like 42, got one of {len(text)} digits"
+        ) from None
 
 
 def parse_float(text: str) -> float:
@@ -154,7 +159,12 @@ class Float(Kind):
     def check(self, value: Any) -> float:
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise ValueError(f"must be a number, got {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond any float, e.g. from TOML
+            raise ValueError(
+                "must be a finite number, got an integer too large for a float"
+            ) from None
         if not math.isfinite(value):
             raise ValueError(f"must be a finite number, got {value!r}")
         if value < self.low or (value == self.low and not self.closed):

@@ -45,7 +45,8 @@ fixed random "teacher" network."""
 
 MAX_LAYERS = 256
 MAX_BINS = 1000
-_TRACE_RE = r"\s*([0-9]+)\s*:\s*([0-9]+)\s*:\s*([0-9]+)\s*,\s*([0-9]+)\s*"
+_TRACE_RE = r"\s*([0-9]{1,9})\s*:\s*([0-9]{1,9})\s*:\s*([0-9]{1,9})\s*,\s*([0-9]{1,9})\s*"
+"""Indexes of at most 9 digits: sizes are at most 10**9."""
 
 
 def describe(error: BaseException) -> str:
@@ -268,7 +269,9 @@ class TrainSpec(_Fields):
     )
 
     def _check_together(self) -> None:
-        self.trace_indexes()
+        indexes = self.trace_indexes()
+        if indexes is not None:  # one form, without spaces: its texts and TOML read back
+            object.__setattr__(self, "trace", "{}:{}:{},{}".format(*indexes))
 
     def trace_indexes(self) -> tuple[int, int, int, int] | None:
         """(layer, neuron, a, b) of `trace`, None for the default; SpecError if malformed."""
