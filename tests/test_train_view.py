@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from gradtui.spec import preset
+from gradtui.table import number, percent
 from gradtui.tui.app import make_app
-from gradtui.tui.screens.train import RunsPlot, TrainScreen
+from gradtui.tui.screens.train import RunsPlot, RunsTable, TrainScreen
 
 
 def app_for(**changes):
@@ -58,7 +59,15 @@ async def test_compare_overlays_activations_and_shows_the_coherence_gap():
         assert [run.label for run in screen.runs] == ["sigmoid", "tanh"]
         sigmoid, tanh = (run.mean_coherence()[1] for run in screen.runs)
         assert sigmoid == 1.0 and tanh < 0.1
-        assert "sigmoid: loss" in status(screen) and "L2 coh 100.0%" in status(screen)
+        # The runs table shows each run's figures, read from the widget.
+        table = screen.query_one(RunsTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        headers = [str(column.label) for column in table.columns.values()]
+        assert headers[:4] == ["activation", "final loss", "accuracy", "steps to 0.2"]
+        assert [row[0] for row in rows] == ["sigmoid", "tanh"]
+        l2 = headers.index("L2 coh")
+        assert rows[0][l2] == "100.0%" and rows[1][l2] == percent(tanh)
+        assert rows[1][1] == number(screen.runs[1].final_loss)
 
 
 async def test_escape_cancels_within_a_step_and_keeps_the_partial_curves():
