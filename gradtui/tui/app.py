@@ -21,6 +21,7 @@ from textual.screen import Screen
 from gradtui.result import ProbeResult
 from gradtui.spec import Spec
 from gradtui.tui.screens.probe import ProbeScreen
+from gradtui.tui.widgets.status import StatusLine
 
 
 class GradApp(App[None]):
@@ -89,6 +90,8 @@ class GradApp(App[None]):
         path = self.write_output("gradtui-screen", "svg", self.export_screenshot())
         if path is not None:
             self.notify(str(path), title="Saved SVG")
+            for status in self.screen.query(StatusLine):
+                status.show(f"Saved SVG to {path}")
 
     def write_output(self, stem: str, suffix: str, text: str) -> Path | None:
         """Write `text` whole to the first free `stem-N.suffix` in the output folder and

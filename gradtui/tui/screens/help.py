@@ -42,7 +42,12 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [
         Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
+        Binding("j", "scroll('down')", "Down", show=False),
+        Binding("k", "scroll('up')", "Up", show=False),
     ]
+    AUTO_FOCUS = "#help-body"
+    """The text has focus from the start: pageup, pagedown, home, end, arrows, j and k
+    scroll it at once."""
 
     def __init__(self, screen: Screen) -> None:
         super().__init__()
@@ -53,6 +58,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-body"):
             yield Markdown(self._keys() + "\n" + EXPLANATION + self._columns())
 
+    def action_scroll(self, where: str) -> None:
+        getattr(self.query_one("#help-body"), f"scroll_{where}")(animate=False)
+
     def _keys(self) -> str:
         lines = ["# gradtui help", "", "## Keys", ""]
         for binding in [*self._screen.BINDINGS, *self.app.BINDINGS]:
@@ -60,6 +68,10 @@ class HelpScreen(ModalScreen[None]):
                 keys = binding.key.replace("question_mark", "?").replace(",", " or ")
                 lines.append(f"- `{keys}`: {binding.tooltip or binding.description}")
         lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs it")
+        lines.append(
+            "- `pageup` `pagedown` `home` `end`, `j` `k` (or the arrows): scroll the results"
+            " (or this help), whatever has focus"
+        )
         lines.append("- `ctrl+p`: command palette: presets, views, activations, actions")
         return "\n".join(lines) + "\n"
 

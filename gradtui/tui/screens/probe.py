@@ -193,7 +193,7 @@ class ProbeScreen(Screen[None]):
                     yield SignTable()
                     yield Findings()
                     yield HistogramGrid()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = spec_summary(self._initial)

@@ -69,6 +69,8 @@ class RunsPlot(PlotextPlot):
 class TrainScreen(Screen[None]):
     """Training of the configured network, live; `escape` cancels a run in flight."""
 
+    AUTO_FOCUS = ""
+    """Nothing focused at start, so `r` trains at once and `escape` goes back."""
     COMMANDS = {ScreenCommands}
     BINDINGS = [
         Binding("r", "train", "Train", id="train.run", tooltip="train (or compare) now"),
@@ -107,7 +109,7 @@ class TrainScreen(Screen[None]):
         with Grid(id="train-grid"):
             for draw, name in zip(TRAINING_CHARTS, ("loss", "ratio", "coherence", "trajectory")):
                 yield RunsPlot(draw, id=f"train-{name}")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_screen_resume(self) -> None:
         spec: Spec | None = self.app.spec
