@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from reference import one_signed_share
 
 from gradtui.lab.train import Trainer
 from gradtui.spec import Spec, TrainSpec
@@ -102,17 +103,6 @@ def test_the_first_momentum_step_is_plain_sgd_and_the_first_adam_step_is_lr_size
 
 
 # -- update coherence: from the change applied, not from the gradient ------------------
-
-
-def one_signed_share(matrix: np.ndarray) -> float | None:
-    """Share of rows whose nonzero entries share one sign; rows without one left out."""
-    coherent = moving = 0
-    for row in matrix:
-        nonzero = row[row != 0]
-        if nonzero.size:
-            moving += 1
-            coherent += bool((nonzero > 0).all() or (nonzero < 0).all())
-    return coherent / moving if moving else None
 
 
 def weight_matrices(trainer: Trainer) -> list[np.ndarray]:
