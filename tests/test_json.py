@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import pytest
 
+import gradtui
 from gradtui.__main__ import main
 from gradtui.lab import run_probe
 from gradtui.lab.train import compare, run_training
@@ -123,3 +125,67 @@ def test_the_cli_writes_strict_json_for_a_non_finite_probe(capsys):
     assert data["finite"] is False and data["layers"][0]["weight_norm"] is None
     spec = Spec(sizes=(4, 4, 2), activation="identity", init="normal:1e200", dtype="float64")
     assert data["layers"] == as_contract(run_probe(spec.replace(device="cpu")).to_dict())["layers"]
+
+
+# -- every field of the contract, with its value ---------------------------------------
+
+
+def test_probe_json_fields_hold_their_values():
+    spec = Spec(sizes=(10, 8, 6), activation="tanh", final_activation="none", device="cpu")
+    result = run_probe(spec)
+    data = strict_loads(result.to_json())
+    assert data["gradtui"] == gradtui.__version__
+    assert data["spec"] == {**spec.to_dict(), "sizes": [10, 8, 6]}
+    assert data["device"] == "cpu" and data["finite"] is True and data["warnings"] == []
+    assert data["loss"] == result.loss
+    for i, layer in enumerate(data["layers"]):
+        assert layer["index"] == i + 1
+        assert (layer["in_features"], layer["out_features"]) == spec.sizes[i : i + 2]
+        assert layer["activation_name"] == ("tanh" if i == 0 else "identity")
+        assert layer["weight_norm"] > 0
+        assert layer["grad_to_weight"] == pytest.approx(
+            layer["weight_grad"]["norm"] / layer["weight_norm"], rel=1e-15
+        )
+    warned = run_probe(spec.replace(init="normal:1e30", activation="identity"))
+    assert strict_loads(warned.to_json())["warnings"] == warned.warnings != []
+
+
+def test_json_text_is_indented_by_two_unless_asked_otherwise():
+    """Exported files are meant to be read: two-space indents, one line with indent=None."""
+    spec, plan = diverging()
+    probe = run_probe(spec)
+    run = run_training(spec, plan)
+    assert probe.to_json() == json.dumps(as_contract(probe.to_dict()), indent=2)
+    assert probe.to_json(indent=None) == json.dumps(as_contract(probe.to_dict()))
+    assert run.to_json(0.2) == json.dumps(as_contract(run.to_dict(0.2)), indent=2)
+    data = {"gradtui": gradtui.__version__, "threshold": 0.2, "runs": [run.to_dict(0.2)]}
+    assert comparison_json([run], 0.2) == json.dumps(as_contract(data), indent=2)
+
+
+def test_training_json_fields_hold_their_values():
+    cancel = threading.Event()
+    spec = Spec(sizes=(2, 6, 2), device="cpu")
+    plan = TrainSpec(task="xor", steps=9, lr=0.5, optimizer="momentum", threshold=0.3)
+
+    def on_step(result):
+        if len(result.steps) == 4:
+            cancel.set()
+
+    run = run_training(spec, plan, cancel, on_step)
+    lowest = min(s.loss for s in run.steps)  # reached exactly: "at or below" counts it
+    data = strict_loads(run.to_json(threshold=lowest))
+    assert data["gradtui"] == gradtui.__version__
+    assert data["task"] == "xor" and data["optimizer"] == "momentum" and data["lr"] == 0.5
+    assert data["steps_planned"] == 9 and data["cancelled"] is True
+    assert data["traced"] == "layer 2, neuron 0, weights 0 and 1"
+    assert [s["step"] for s in data["steps"]] == [1, 2, 3, 4]
+    assert [s["batch_loss"] for s in data["steps"]] == [s.batch_loss for s in run.steps]
+    assert [s["loss"] for s in data["steps"]] == [s.loss for s in run.steps]
+    assert [s["trajectory"] for s in data["steps"]] == [list(s.trajectory) for s in run.steps]
+    assert data["final_loss"] == run.steps[-1].loss
+    assert data["threshold"] == lowest
+    crossing = next(s.step for s in run.steps if s.loss == lowest)
+    assert data["steps_to_threshold"] == crossing
+    assert "threshold" not in strict_loads(run.to_json())
+    done = run_training(spec, plan.replace(steps=2))
+    assert strict_loads(done.to_json())["cancelled"] is False
