@@ -62,3 +62,15 @@ def assert_matches(stats, ref: dict, rel: float = 1e-9) -> None:
         assert math.isclose(mine, theirs, rel_tol=1e-12, abs_tol=1e-15)
     if "row_coherence" in ref:
         assert stats.row_coherence == ref["row_coherence"]
+
+
+def one_signed_share(matrix) -> float | None:
+    """Share of rows whose nonzero entries all share one sign, rows with no nonzero entry
+    left out; None when no row has one (README's row coherence)."""
+    coherent = moving = 0
+    for row in np.asarray(matrix, dtype=np.float64):
+        nonzero = row[row != 0]
+        if nonzero.size:
+            moving += 1
+            coherent += bool((nonzero > 0).all() or (nonzero < 0).all())
+    return coherent / moving if moving else None

@@ -4,15 +4,16 @@ model with autograd, and the analytic signs of the seed experiments."""
 from __future__ import annotations
 
 import json
-import math
+import threading
 
+import numpy as np
 import pytest
 import torch
 from reference import assert_matches, reference_stats
-from seed_script import run_seed_script
+from seed_script import LayerSigmoidNN, run_seed_script
 
 from gradtui.__main__ import main
-from gradtui.lab import build_model, run_probe
+from gradtui.lab import Cancelled, build_model, run_probe
 from gradtui.lab.model import compute_loss, draw_input, draw_target
 from gradtui.lab.probe import prepare
 from gradtui.spec import Spec, preset
@@ -64,17 +65,32 @@ def test_probe_json_matches_statistics_of_the_seed_script(name, capsys):
         bias_ref = reference_stats(bias_grad.numpy(), 50)
         assert layer["bias_grad"]["norm"] == pytest.approx(bias_ref["norm"], rel=1e-9)
         assert "row_coherence" not in layer["bias_grad"]
-        assert set(layer["activation"]) >= {
-            "numel",
-            "pos",
-            "neg",
-            "zero",
-            "mean",
-            "std",
-            "saturated",
-            "dead",
-            "hist",
-        }
+    for layer, out in zip(data["layers"], seed_activations(3, n_layers, activation)):
+        ref = reference_stats(out, 50)
+        got = layer["activation"]
+        for key in ("numel", "nonfinite", "pos", "neg", "zero"):
+            assert got[key] == ref[key], key
+        for key in ("mean", "std", "min", "max", "norm"):
+            assert got[key] == pytest.approx(ref[key], rel=1e-9), key
+        assert got["hist"]["counts"] == ref["counts"]
+        if activation is torch.nn.Sigmoid:
+            saturated = np.mean((out < 0.03) | (out > 0.97))
+        else:
+            saturated = np.mean(np.abs(out) > 0.97)
+        assert got["saturated"] == saturated and got["dead"] is None
+
+
+def seed_activations(seed: int, n_layers: int, activation) -> list[np.ndarray]:
+    """Each layer's output in the post's script (its model, its input), by forward hooks."""
+    torch.manual_seed(seed)
+    model = LayerSigmoidNN(100, 100, 100, n_layers, activation)
+    x = torch.randn(1, 100)
+    outputs, h = [], x
+    with torch.no_grad():
+        for layer in model.layers:
+            h = model.sigmoid(layer(h))
+            outputs.append(h.double().numpy())
+    return outputs
 
 
 def test_hand_built_float64_model_matches_every_statistic():
@@ -193,8 +209,14 @@ def test_inits_change_weights_and_are_reproducible(init):
     a = build_model(spec)
     torch.manual_seed(0)
     b = build_model(spec)
-    assert torch.equal(a.linears[0].weight, b.linears[0].weight)
-    assert torch.count_nonzero(a.linears[0].bias) == 0
+    torch.manual_seed(0)
+    default = build_model(spec.replace(init="default"))
+    for mine, again, theirs in zip(a.linears, b.linears, default.linears):
+        assert torch.equal(mine.weight, again.weight)
+        assert not torch.equal(mine.weight, theirs.weight)
+        assert (mine.weight - theirs.weight).abs().max() > 1e-3
+        assert torch.count_nonzero(mine.bias) == 0
+        assert torch.count_nonzero(theirs.bias) == theirs.bias.numel()
     if init == "normal:0.01":
         assert a.linears[0].weight.std().item() == pytest.approx(0.01, rel=0.1)
     if init == "orthogonal":
@@ -202,31 +224,179 @@ def test_inits_change_weights_and_are_reproducible(init):
         assert torch.allclose(w @ w.T, torch.eye(10, dtype=torch.float64), atol=1e-5)
 
 
-def test_inputs_and_losses():
-    spec = Spec(sizes=(50, 3), batch_size=200, input="uniform01", loss="cross-entropy")
+@pytest.mark.parametrize(
+    ("name", "draw"),
+    [
+        ("normal", lambda shape: torch.randn(shape)),
+        ("uniform01", lambda shape: torch.rand(shape)),
+        ("uniform11", lambda shape: torch.rand(shape) * 2 - 1),
+    ],
+)
+def test_inputs_are_drawn_as_documented(name, draw):
+    spec = Spec(sizes=(50, 3), batch_size=200, input=name)
     torch.manual_seed(0)
-    x = draw_input(spec)
-    assert x.min() >= 0 and x.max() <= 1
-    assert draw_input(spec.replace(input="uniform11")).min() < 0
-    labels = draw_target(spec)
-    assert labels.dtype == torch.int64 and labels.max() < 3
-    result = run_probe(spec)
-    assert math.isfinite(result.loss) and result.loss > 0
+    ours = draw_input(spec)
+    torch.manual_seed(0)
+    assert torch.equal(ours, draw((200, 50)))
+    low, high, mean = {"normal": (-6, 6, 0.0), "uniform01": (0, 1, 0.5), "uniform11": (-1, 1, 0)}[
+        name
+    ]
+    assert low <= ours.min() and ours.max() <= high
+    assert float(ours.mean()) == pytest.approx(mean, abs=0.03)
+    if name != "normal":  # filling its range
+        assert ours.min() < low + 0.01 and ours.max() > high - 0.01
+
+
+def test_cross_entropy_loss_against_a_hand_computation():
+    spec = Spec(sizes=(50, 3), batch_size=200, input="uniform01", loss="cross-entropy")
+    result = run_probe(spec.replace(device="cpu"))
+    # As README documents: the layers with default init, then the input, then the labels.
+    torch.manual_seed(spec.seed)
+    linear = torch.nn.Linear(50, 3)
+    x = torch.rand(200, 50)
+    labels = torch.randint(0, 3, (200,))
+    assert set(labels.tolist()) == {0, 1, 2}
+    with torch.no_grad():
+        out = torch.sigmoid(linear(x)).double().numpy()  # final activation "same"
+    log_softmax = out - np.log(np.exp(out).sum(axis=1, keepdims=True))
+    expected = -log_softmax[np.arange(200), labels.numpy()].mean()
+    assert result.loss == pytest.approx(expected, rel=1e-6)
+    torch.manual_seed(spec.seed)
+    build_model(spec)
+    draw_input(spec)
+    assert torch.equal(draw_target(spec), labels)
 
 
 def test_no_bias_and_final_activation():
-    result = run_probe(
-        Spec(sizes=(8, 8, 8), bias=False, activation="relu", final_activation="none")
+    spec = Spec(
+        sizes=(8, 12, 8),
+        bias=False,
+        activation="relu",
+        final_activation="none",
+        batch_size=16,
+        dtype="float64",
     )
+    result = run_probe(spec.replace(device="cpu"))
+    torch.manual_seed(spec.seed)
+    # Drawn in float32 as documented, then converted.
+    w1 = torch.nn.Linear(8, 12, bias=False).weight.detach().double()
+    w2 = torch.nn.Linear(12, 8, bias=False).weight.detach().double()
+    x = torch.randn(16, 8).double()
+    h1 = torch.relu(x @ w1.T)
+    h2 = h1 @ w2.T
     assert all(layer.bias_grad is None for layer in result.layers)
-    assert result.layers[0].activation_stats.dead is not None
-    assert result.layers[1].activation_name == "identity"
-    assert result.layers[1].activation_stats.dead is None
+    first, second = result.layers
+    dead = float((h1 == 0).double().mean())
+    assert 0.2 < dead < 0.8
+    assert first.activation_stats.dead == dead and first.activation_stats.zero == dead
+    assert first.activation_stats.mean == pytest.approx(float(h1.mean()), rel=1e-12)
+    assert second.activation_name == "identity"
+    assert second.activation_stats.dead is None and second.activation_stats.saturated is None
+    assert second.activation_stats.mean == pytest.approx(float(h2.mean()), rel=1e-12)
+    assert second.activation_stats.min == pytest.approx(float(h2.min()), rel=1e-12)
 
 
 def test_nonfinite_gradients_give_a_full_result_that_says_so():
-    result = run_probe(Spec(sizes=(4, 4, 2), init="normal:1e30", activation="identity"))
-    assert not result.finite
-    assert result.warnings
+    spec = Spec(sizes=(4, 4, 2), init="normal:1e30", activation="identity")
+    result = run_probe(spec.replace(device="cpu"))
+    # The same network by hand: the global RNG as documented, then autograd.
+    torch.manual_seed(spec.seed)
+    model = build_model(spec)
+    x = torch.randn(1, 4)
+    h1 = model.linears[0](x)
+    h2 = model.linears[1](h1)
+    h1.retain_grad()
+    h2.sum().backward()
+    assert not result.finite and result.loss is None
     assert len(result.layers) == 2
-    json.loads(result.to_json())  # strict JSON still
+    expected = ["the loss is not finite (NaN or Inf)"]
+    for index, (layer, linear, out) in enumerate(
+        zip(result.layers, model.linears, (h1, h2)), start=1
+    ):
+        counts = {
+            "weight gradient": int((~torch.isfinite(linear.weight.grad)).sum()),
+            "bias gradient": int((~torch.isfinite(linear.bias.grad)).sum()),
+            "activation": int((~torch.isfinite(out)).sum()),
+        }
+        assert layer.weight_grad.nonfinite == counts["weight gradient"]
+        assert layer.bias_grad.nonfinite == counts["bias gradient"]
+        assert layer.activation_stats.nonfinite == counts["activation"]
+        expected += [
+            f"layer {index}: {n} non-finite {name} entries" for name, n in counts.items() if n
+        ]
+    assert sum(layer.activation_stats.nonfinite for layer in result.layers) > 0
+    assert len(result.warnings) == len(expected)
+    for warning, start in zip(result.warnings, expected):
+        assert warning.startswith(start)
+
+
+def test_a_probe_cancelled_after_its_forward_pass_never_runs_backward():
+    """The Event is set from inside the real forward pass (a global module hook), so the
+    probe must notice it at its checkpoint between forward and backward."""
+    cancel = threading.Event()
+    linears: list[torch.nn.Linear] = []
+
+    def hook(module, _inputs, _output):
+        if isinstance(module, torch.nn.Linear):
+            linears.append(module)
+            cancel.set()
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        with pytest.raises(Cancelled):
+            run_probe(Spec(sizes=(6, 5, 4), device="cpu"), cancel)
+    finally:
+        handle.remove()
+    assert len(linears) == 2  # the whole forward pass ran
+    assert all(linear.weight.grad is None for linear in linears)  # backward did not
+
+
+def test_a_probe_without_cancel_runs_to_the_end_under_the_same_hook():
+    cancel = threading.Event()
+    linears: list[torch.nn.Linear] = []
+
+    def hook(module, _inputs, _output):
+        if isinstance(module, torch.nn.Linear):
+            linears.append(module)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        result = run_probe(Spec(sizes=(6, 5, 4), device="cpu"), cancel)
+    finally:
+        handle.remove()
+    assert len(result.layers) == 2
+    assert all(linear.weight.grad is not None for linear in linears)
+
+
+def test_a_probe_cancelled_before_it_starts_runs_no_forward_pass():
+    cancel = threading.Event()
+    cancel.set()
+    linears: list[torch.nn.Module] = []
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda module, _i, _o: linears.append(module)
+    )
+    try:
+        with pytest.raises(Cancelled):
+            run_probe(Spec(sizes=(6, 5, 4), device="cpu"), cancel)
+    finally:
+        handle.remove()
+    assert linears == []  # no forward pass
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_saturated_share_against_a_hand_count(activation):
+    spec = Spec(sizes=(20, 30, 30), activation=activation, init="normal:1.5", batch_size=8)
+    result = run_probe(spec.replace(device="cpu"))
+    torch.manual_seed(spec.seed)
+    model = build_model(spec)
+    h = torch.randn(8, 20)
+    with torch.no_grad():
+        for layer, linear, act in zip(result.layers, model.linears, model.activations):
+            h = act(linear(h))
+            if activation == "sigmoid":
+                saturated = float(((h < 0.03) | (h > 0.97)).double().mean())
+            else:
+                saturated = float((h.abs() > 0.97).double().mean())
+            assert 0.05 < saturated < 0.95
+            assert layer.activation_stats.saturated == saturated
+            assert layer.activation_stats.dead is None

@@ -45,6 +45,27 @@ def test_teacher_is_regression_on_a_fixed_network():
     assert float(task.y.std()) > 0.05
 
 
+def test_teacher_targets_are_a_fixed_nonlinear_function_plus_the_given_noise():
+    clean = make_task("teacher", samples=2000, noise=0.0, seed=1)
+    noisy = make_task("teacher", samples=2000, noise=0.3, seed=1)
+    assert torch.equal(clean.x, noisy.x)
+    # The noise is N(0, 0.3^2) on top of the same targets: std within 5 standard errors.
+    residual = (noisy.y - clean.y).double().numpy().ravel()
+    assert residual.std() == pytest.approx(0.3, abs=5 * 0.3 / np.sqrt(2 * 2000))
+    assert abs(residual.mean()) < 5 * 0.3 / np.sqrt(2000)
+    # A tanh network of normal inputs: an odd function, so centred; mostly but not wholly
+    # linear (a linear teacher would fit exactly, a noise-only one not at all).
+    x = clean.x.double().numpy()
+    y = clean.y.double().numpy().ravel()
+    assert 0.3 < y.std() < 2.0 and abs(y.mean()) < 5 * y.std() / np.sqrt(2000)
+    design = np.hstack([x, np.ones((2000, 1))])
+    fit = design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    explained = 1 - ((y - fit) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert 0.5 < explained < 0.99
+    other = make_task("teacher", samples=2000, noise=0.0, seed=2)
+    assert not torch.equal(other.y, clean.y)
+
+
 def test_the_task_fixes_input_output_and_loss_and_keeps_the_rest():
     trainer = Trainer(
         Spec(sizes=(100, 30, 20, 100), activation="tanh", init="xavier-uniform"),
@@ -73,7 +94,11 @@ def test_tanh_learns_xor_within_a_few_hundred_steps():
     assert first.loss > 0.6
     assert last.loss < 0.25 * first.loss
     assert last.accuracy > 0.9
-    assert run.steps_to(0.2) is not None and run.steps_to(0.2) <= 300
+    losses = [s.loss for s in run.steps]
+    first = next(i for i, loss in enumerate(losses, start=1) if loss <= 0.2)
+    assert run.steps_to(0.2) == first and first <= 150  # well inside the 300 steps
+    assert all(loss > 0.2 for loss in losses[: first - 1])
+    assert run.steps_to(0.01) is None and min(losses) > 0.01
 
 
 def updates_of(trainer: Trainer, steps: int) -> list[list[np.ndarray]]:
@@ -139,12 +164,23 @@ def test_cancel_stops_within_one_step_and_keeps_the_partial_run():
 
 
 def test_compare_uses_the_same_data_init_and_seed():
-    runs = compare(
-        small(batch_size=8), TrainSpec(task="gauss", steps=20), ("sigmoid", "tanh", "relu")
-    )
+    plan = TrainSpec(task="gauss", steps=20)
+    runs = compare(small(batch_size=8), plan, ("sigmoid", "tanh", "relu"))
     assert [run.label for run in runs] == ["sigmoid", "tanh", "relu"]
     assert runs[0].start == runs[1].start == runs[2].start  # default init ignores the activation
     assert len({tuple(s.loss for s in run.steps) for run in runs}) == 3
+    # Each run is the run of that activation alone, whatever came before it in compare.
+    for run, activation in zip(runs, ("sigmoid", "tanh", "relu")):
+        alone = run_training(small(batch_size=8, activation=activation), plan)
+        assert run.to_dict() == alone.to_dict()
+    reordered = compare(small(batch_size=8), plan, ("relu", "sigmoid"))
+    assert reordered[0].to_dict() == runs[2].to_dict()
+    assert reordered[1].to_dict() == runs[0].to_dict()
+    # The same data set and the same initial weights under every activation.
+    trainers = [Trainer(small(batch_size=8, activation=a), plan) for a in ("sigmoid", "tanh")]
+    assert torch.equal(trainers[0].x, trainers[1].x) and torch.equal(trainers[0].y, trainers[1].y)
+    for p, q in zip(trainers[0].model.parameters(), trainers[1].model.parameters()):
+        assert torch.equal(p, q)
 
 
 def test_parse_activations():
@@ -188,6 +224,16 @@ def test_train_cli_json(capsys):
     assert data["task"] == "teacher" and len(data["steps"]) == 12
     assert data["spec"]["sizes"] == [8, 8, 1]
     assert set(data["steps"][0]["layers"][0]) == {"grad_norm", "update_ratio", "update_coherence"}
+    # The same run through the library: every figure of every step.
+    run = run_training(Spec.from_dict(data["spec"]), TrainSpec(task="teacher", steps=12))
+    expected = json.loads(run.to_json())
+    for key in ("start", "final_loss", "mean_update_coherence", "steps", "traced"):
+        assert data[key] == expected[key], key
+    for step in data["steps"]:
+        assert step["accuracy"] is None and 0 < step["loss"] < 10
+        for layer in step["layers"]:
+            assert layer["grad_norm"] > 0 and -8 < layer["update_ratio"] < 0
+            assert 0 <= layer["update_coherence"] <= 1
 
 
 @pytest.mark.parametrize(

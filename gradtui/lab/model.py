@@ -68,6 +68,9 @@ def build_model(spec: Spec) -> MLP:
 
 
 def _initialise(linear: nn.Linear, init: str, name: str) -> None:
+    # Kaiming's gain for leaky_relu is sqrt(2 / (1 + a^2)); its `a` defaults to 0, not the
+    # network's slope (calculate_gain, for Xavier and orthogonal, defaults to 0.01).
+    slope = nn.LeakyReLU().negative_slope if name == "leaky_relu" else 0.0
     weight = linear.weight
     with torch.no_grad():
         if init == "xavier-uniform":
@@ -75,9 +78,9 @@ def _initialise(linear: nn.Linear, init: str, name: str) -> None:
         elif init == "xavier-normal":
             nn.init.xavier_normal_(weight, gain=nn.init.calculate_gain(name))
         elif init == "kaiming-uniform":
-            nn.init.kaiming_uniform_(weight, nonlinearity=name)
+            nn.init.kaiming_uniform_(weight, a=slope, nonlinearity=name)
         elif init == "kaiming-normal":
-            nn.init.kaiming_normal_(weight, nonlinearity=name)
+            nn.init.kaiming_normal_(weight, a=slope, nonlinearity=name)
         elif init == "orthogonal":
             nn.init.orthogonal_(weight, gain=nn.init.calculate_gain(name))
         else:
