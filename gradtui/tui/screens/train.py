@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select
 from textual.worker import get_current_worker
@@ -88,14 +88,13 @@ class TrainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
-        with Horizontal(id="train-form"):
-            yield FieldForm(TrainSpec())
-            yield FieldRow(
-                "compare",
-                "compare",
-                Input(placeholder="e.g. sigmoid,tanh", compact=True, id="field-compare"),
-                help="2 to 4 activations to train side by side",
-            )
+        compare = FieldRow(
+            "compare",
+            "compare",
+            Input(placeholder="off", compact=True, id="field-compare"),
+            help="2 to 4 activations to train side by side",
+        )
+        yield FieldForm(TrainSpec(), extra=(compare,), id="train-form")
         yield StatusLine("Press r to train the configured network.")
         yield RunsTable()
         with Grid(id="train-grid"):
@@ -107,10 +106,7 @@ class TrainScreen(Screen[None]):
         spec: Spec | None = self.app.spec
         if not self.runs and spec is not None:
             hidden = ",".join(str(n) for n in spec.sizes[1:-1]) or "none"
-            self.sub_title = (
-                f"hidden {hidden} {spec.activation}; the task sets the input, the output"
-                " and the loss"
-            )
+            self.sub_title = f"hidden {hidden} {spec.activation}; in/out set by the task"
 
     # -- the train spec -------------------------------------------------------------
 
