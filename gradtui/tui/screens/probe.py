@@ -120,7 +120,7 @@ class ProbeScreen(Screen[None]):
             tooltip="sign map: where one layer's dL/dW is + and -, a character per block",
         ),
         Binding(
-            "left_square_bracket",
+            "[",
             "map_layer(-1)",
             "Previous layer",
             show=False,
@@ -128,7 +128,7 @@ class ProbeScreen(Screen[None]):
             tooltip="sign map of the previous layer",
         ),
         Binding(
-            "right_square_bracket",
+            "]",
             "map_layer(1)",
             "Next layer",
             show=False,
