@@ -122,36 +122,29 @@ def title_text(layer: LayerResult, *, sorted_rows: bool, position: str = "") -> 
 
 
 def legend_items(
-    sign_map: SignMap, shown: Grid, *, sorted_rows: bool, styles: dict[str, str]
+    sign_map: SignMap, shown: Grid, *, styles: dict[str, str], hint: str = ""
 ) -> list[Text]:
-    """The glyphs' meanings, the counts of neurons per class, and what a cell covers."""
+    """What the legend says, most important first: the glyphs, the gutter, the keys
+    (`hint`), the count of neurons per class, what one character covers."""
+    glyphs = Text()
+    for kind, meaning in (("+", "+"), ("-", "-"), ("mixed", "both")):
+        glyphs.append(GLYPHS[kind], style=styles[kind])
+        glyphs.append(f" {meaning}  ")
+    glyphs.append("(blank) 0")
+    gutter = "".join(GUTTER[kind] for kind in ("+", "-", "both"))
     counts = {s: sign_map.row_signs.count(s) for s in (1, -1, 0)}
     items = [
-        _item(GLYPHS["+"], "all +", styles["+"]),
-        _item(GLYPHS["-"], "all -", styles["-"]),
-        _item(GLYPHS["mixed"], "both", styles["mixed"]),
-        Text("(blank) 0"),
+        glyphs,
+        Text(f"left: {gutter} neurons one-signed, {GUTTER['mixed']} mixed"),
+        Text(hint, style="dim"),
         Text(f"neurons: {counts[1]} all +, {counts[-1]} all -, {counts[0]} mixed/0"),
-        Text(
-            f"left: {GUTTER['+']}{GUTTER['-']}{GUTTER['both']} every neuron one sign, "
-            f"{GUTTER['mixed']} not"
-        ),
     ]
     if shown.lines:
         rows = max(bottom - top for top, bottom in shown.lines)
-        cell = f"{_plural(rows, 'neuron')} x {_plural(shown.inputs_per_cell, 'input')}"
-        items.append(
-            Text(
-                f"cell: up to {cell}" if rows > 1 or shown.inputs_per_cell > 1 else f"cell: {cell}"
-            )
-        )
-    return items
-
-
-def _item(glyph: str, meaning: str, style: str) -> Text:
-    text = Text(glyph, style=style)
-    text.append(" " + meaning)
-    return text
+        inputs = shown.inputs_per_cell
+        cell = f"{_plural(rows, 'neuron')} x {_plural(inputs, 'input')}"
+        items.append(Text(f"cell: up to {cell}" if rows > 1 or inputs > 1 else f"cell: {cell}"))
+    return [item for item in items if item.plain]
 
 
 def _plural(n: int, word: str) -> str:
@@ -159,25 +152,19 @@ def _plural(n: int, word: str) -> str:
 
 
 def pack(items: list[Text], width: int, most_lines: int) -> list[Text]:
-    """Items joined by two spaces into at most `most_lines` lines of `width`; what does
-    not fit is left out (items in order of importance)."""
+    """Items in at most `most_lines` lines of `width`, two spaces apart: each in the
+    first line with room for it, in order of importance; what fits nowhere is left out."""
     lines: list[Text] = []
-    current = Text()
     for item in items:
         if len(item) > width:
             continue
-        if current.plain and len(current) + 2 + len(item) <= width:
-            current.append("  ")
-            current.append_text(item)
-            continue
-        if current.plain:
-            lines.append(current)
-            if len(lines) == most_lines:
-                return lines
-        current = item.copy()
-    if current.plain:
-        lines.append(current)
-    return lines[:most_lines]
+        line = next((line for line in lines if len(line) + 2 + len(item) <= width), None)
+        if line is not None:
+            line.append("  ")
+            line.append_text(item)
+        elif len(lines) < most_lines:
+            lines.append(item.copy())
+    return lines
 
 
 def draw_sign_map(
@@ -215,9 +202,7 @@ def draw_sign_map(
         out.append("\n")
         out.append(GUTTER[row_kind(row_signs[top:bottom])] + " ")
         _append_cells(out, p_row, n_row, styles)
-    items = legend_items(sign_map, shown, sorted_rows=sorted_rows, styles=styles)
-    if hint:
-        items.append(Text(hint, style="dim"))
+    items = legend_items(sign_map, shown, styles=styles, hint=hint)
     for line in pack(items, width, legend_lines):
         out.append("\n")
         out.append_text(line)

@@ -219,9 +219,10 @@ def test_title_and_legend_say_what_is_shown():
     assert title.startswith("layer 2/3 dL/dW signs (3x4), rows in neuron order")
     assert title.endswith(f"row coherence {100 * coherence:.1f}%")
     assert "sorted" in draw_sign_map(layer, 100, 12, sorted_rows=True).plain.split("\n")[0]
-    assert f"{GLYPHS['+']} all +" in legend1 and f"{GLYPHS['-']} all -" in legend1
-    assert "neurons: 1 all +, 1 all -, 1 mixed/0" in legend1
-    assert "[ ] layer" in legend2
+    assert f"{GLYPHS['+']} +  {GLYPHS['-']} -  {GLYPHS['mixed']} both" in legend1
+    assert "left: +-± neurons one-signed, · mixed" in legend1 and "[ ] layer" in legend1
+    assert "neurons: 1 all +, 1 all -, 1 mixed/0" in legend2
+    assert "cell: 1 neuron x 1 input" in legend2
     narrow = draw_sign_map(layer, 30, 12).plain.split("\n")
     assert all(len(line) <= 30 for line in narrow)
 
