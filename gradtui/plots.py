@@ -15,15 +15,16 @@ from typing import Any
 
 from gradtui.result import Histogram, LayerResult, TensorStats
 
-VIEWS = ("weight", "bias", "activation", "flow")
-"""What the histogram panes show: weight gradients, bias gradients, layer outputs, or the
-gradient flow (||g|| per layer)."""
+VIEWS = ("weight", "bias", "activation", "flow", "map")
+"""What the histogram panes show: weight gradients, bias gradients, layer outputs, the
+gradient flow (||g|| per layer), or one layer's sign map (drawn by gradtui.sign_map)."""
 
 VIEW_TITLES = {
     "weight": "weight gradients",
     "bias": "bias gradients",
     "activation": "activations",
     "flow": "gradient flow",
+    "map": "sign map",
 }
 
 SHORT_TITLES = {"weight": "dL/dW", "bias": "dL/db", "activation": "output", "flow": "flow"}

@@ -46,6 +46,14 @@ def test_views(snap_compare, key):
     assert snap_compare(app_for(), terminal_size=(120, 40), run_before=after("escape", "r", key))
 
 
+@pytest.mark.parametrize("name", ["seed-v2.0", "seed-v3.0"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_sign_map(snap_compare, name, size):
+    """Layer 2's sign map, rows sorted by sign: two bands under sigmoid, mixed under tanh."""
+    keys = ("escape", "r", "m", "right_square_bracket", "o")
+    assert snap_compare(app_for(name), terminal_size=size, run_before=after(*keys))
+
+
 def test_help_screen(snap_compare):
     assert snap_compare(
         app_for(), terminal_size=(100, 34), run_before=after("escape", "question_mark")

@@ -132,11 +132,13 @@ class ResultsPane(VerticalScroll):
         self.call_after_refresh(self.fit_plots)
 
     def fit_plots(self) -> None:
-        """Give the plots the height the table and the findings leave."""
-        grid = self.query_one(HistogramGrid)
+        """Give the charts (each child with a `fit` method) the height that the table and
+        the findings leave."""
+        charts = [child for child in self.children if hasattr(child, "fit")]
         used = sum(
             child.outer_size.height
             for child in self.children
-            if child is not grid and child.display
+            if child not in charts and child.display
         )
-        grid.fit(self.scrollable_content_region.height - used)
+        for chart in charts:
+            chart.fit(self.scrollable_content_region.height - used)
