@@ -77,6 +77,8 @@ class HistogramGrid(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self._available = PLOT_HEIGHT
+        self._layout: tuple[int, int, int] | None = None
+        """(columns, plot height, flow height) last set."""
 
     def compose(self) -> ComposeResult:
         yield Grid()
@@ -90,9 +92,13 @@ class HistogramGrid(Vertical):
         columns = max(1, min(MAX_COLUMNS, self.size.width // PLOT_WIDTH))
         rows = max(1, -(-len(grid.children) // columns))
         height = max(PLOT_HEIGHT, min(MAX_PLOT_HEIGHT, available // rows))
+        layout = (columns, height, max(PLOT_HEIGHT, available))
+        if layout == self._layout:
+            return  # unchanged: no new layout pass
+        self._layout = layout
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
-        self.query_one(FlowPlot).styles.height = max(PLOT_HEIGHT, available)
+        self.query_one(FlowPlot).styles.height = layout[2]
 
     def on_resize(self) -> None:
         self.fit(self._available)
