@@ -250,13 +250,9 @@ class Spec:
 
     @classmethod
     def load(cls, path: str | Path) -> Spec:
-        import tomllib  # only here: kept off the start-up path
+        from gradtui.files import read_config  # refuses FIFOs, huge files, non-UTF-8
 
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise SpecError("config", f"cannot read {path}: {error}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_config(path))
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Spec))
