@@ -8,6 +8,7 @@ the flag and what is allowed.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -230,11 +231,13 @@ def _output(json_text: str, json_path: str | None, show: Callable[[], None]) -> 
         sys.stdout.write(json_text + "\n")
         return 0
     if json_path is not None:
+        from gradtui.files import write_atomic
+
         try:
-            with open(json_path, "w", encoding="utf-8") as out:
-                out.write(json_text + "\n")
+            write_atomic(json_path, json_text + "\n")  # whole, or the old file stays
         except OSError as error:
-            _fail(f"--json: cannot write {json_path}: {error.strerror}")
+            hint = "; use - for stdout" if error.errno == errno.EINVAL else ""  # a device
+            _fail(f"--json: cannot write {json_path}: {error.strerror or error}{hint}")
     show()
     if json_path is not None:
         print(f"wrote {json_path}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
 
@@ -172,3 +174,44 @@ def test_config_toml_round_trip(tmp_path, capsys):
         main(["probe", "--config", str(path)])
     assert exit_info.value.code == 2
     assert "colour: unknown field; allowed: sizes" in capsys.readouterr().err
+
+
+def gradtui_process(*argv: str, **options) -> subprocess.CompletedProcess:
+    """`python -m gradtui ARGV` (no numba: its compile is not what these tests are about)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gradtui", *argv],
+        env={**os.environ, "GRADTUI_NO_NUMBA": "1"},
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        **options,
+    )
+
+
+def test_json_on_a_full_disk_keeps_the_earlier_file(tmp_path):
+    # A file size limit fails writes past 4 KiB as a full disk does (root included).
+    path = tmp_path / "out.json"
+    path.write_text('{"earlier": true}\n')
+    run = gradtui_process(
+        "probe",
+        "--json",
+        str(path),
+        stdout=subprocess.DEVNULL,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096)),
+    )
+    assert run.returncode == 2
+    assert run.stderr == f"gradtui: error: --json: cannot write {path}: File too large\n"
+    assert path.read_text() == '{"earlier": true}\n'
+    assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_json_to_a_device_or_a_folder_is_refused(tmp_path, capsys):
+    for path in ("/dev/null", str(tmp_path)):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["probe", "--sizes", "3,2", "--json", path])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err == (
+            f"gradtui: error: --json: cannot write {path}: not a regular file; use - for stdout\n"
+        )
+    assert os.listdir(tmp_path) == []
