@@ -8,7 +8,10 @@ the flag and what is allowed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -35,6 +38,9 @@ from gradtui.spec import (
 )
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 1
+"""stdout's reader went away (`gradtui probe | head`): end quietly, as rich does."""
+EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,7 +130,10 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"gradtui: error: {message}", file=sys.stderr)
+    # One line, whatever a path or a value in the message holds.
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    with contextlib.suppress(OSError, AttributeError):  # stderr closed: the code says it
+        print(f"gradtui: error: {line}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -137,6 +146,42 @@ def _spec_error(error: SpecError) -> NoReturn:
     _fail(f"{flag}: {error.reason}")
 
 
+def _guard_output(run: Callable[[list[str] | None], int]) -> Callable[..., int]:
+    """Wrap main so that no write to stdout ends in a traceback: a write error (a full
+    disk) is one line on stderr and exit 2, a closed pipe (`| head`) ends quietly with
+    EXIT_BROKEN_PIPE, as Unix tools do, and Ctrl-C quietly with EXIT_INTERRUPTED."""
+
+    @functools.wraps(run)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            try:
+                return run(argv)
+            finally:
+                if sys.stdout is not None:
+                    sys.stdout.flush()  # so that a buffered write fails here, not at exit
+        except BrokenPipeError:
+            _drop_stdout()
+            return EXIT_BROKEN_PIPE
+        except OSError as error:
+            _drop_stdout()
+            _fail(f"cannot write the output: {error.strerror or error}")
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+
+    return guarded
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what its buffer still holds is flushed at exit, and
+    would fail again with a message from the interpreter."""
+    # No descriptor (a test's captured stdout, a closed one): nothing to redirect.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@_guard_output
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

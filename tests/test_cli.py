@@ -215,3 +215,20 @@ def test_json_to_a_device_or_a_folder_is_refused(tmp_path, capsys):
             f"gradtui: error: --json: cannot write {path}: not a regular file; use - for stdout\n"
         )
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "argv", [["presets"], ["probe", "--sizes", "4,3"], ["probe", "--sizes", "4,3", "--json", "-"]]
+)
+def test_stdout_on_a_full_disk_or_a_closed_pipe(argv):
+    with open("/dev/full", "w") as full:
+        run = gradtui_process(*argv, stdout=full)
+    assert run.returncode == 2
+    assert run.stderr == "gradtui: error: cannot write the output: No space left on device\n"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone, as after `| head -c1`
+    try:
+        run = gradtui_process(*argv, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (run.returncode, run.stderr) == (1, "")
