@@ -210,8 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         return _train(spec, plan, activations, args.json)
     from gradtui.tui.app import make_app
 
-    make_app(spec).run()
-    return 0
+    app = make_app(spec)
+    app.run()
+    return app.return_code or 0
 
 
 def _probe(spec: Spec, json_path: str | None) -> int:

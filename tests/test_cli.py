@@ -232,3 +232,28 @@ def test_stdout_on_a_full_disk_or_a_closed_pipe(argv):
     finally:
         os.close(write_end)
     assert (run.returncode, run.stderr) == (1, "")
+
+
+def test_main_returns_the_apps_exit_code(monkeypatch):
+    from gradtui.tui.app import GradApp
+
+    real_run = GradApp.run
+
+    def bug() -> None:
+        raise RuntimeError("a bug in the app")
+
+    async def crash(pilot) -> None:
+        pilot.app.call_later(bug)
+        await pilot.pause()
+
+    async def quit_with_3(pilot) -> None:
+        pilot.app.exit(return_code=3)
+
+    async def quit(pilot) -> None:
+        pilot.app.exit()
+
+    for pilot, code in ((crash, 1), (quit_with_3, 3), (quit, 0)):
+        monkeypatch.setattr(
+            GradApp, "run", lambda app, p=pilot: real_run(app, headless=True, auto_pilot=p)
+        )
+        assert main(["--device", "cpu", "--sizes", "4,3"]) == code
