@@ -13,6 +13,7 @@ import errno
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -41,6 +42,9 @@ EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 1
 """stdout's reader went away (`gradtui probe | head`): end quietly, as rich does."""
 EXIT_INTERRUPTED = 130
+PROGRESS_INTERVAL_S = 10.0
+"""Seconds between the plain progress lines on stderr of `train` and `compare` where
+there is no progress bar (stdout is not a terminal, or takes the JSON)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -247,9 +251,18 @@ def _train(
             f"training ({', '.join(labels)})", total=plan.steps * len(labels)
         )
 
+    last_line = time.monotonic()
+
     def on_step(index: int, result) -> None:
+        nonlocal last_line
         if progress is not None:
             progress.update(task_id, completed=index * plan.steps + len(result.steps))
+        elif time.monotonic() - last_line >= PROGRESS_INTERVAL_S:
+            last_line = time.monotonic()
+            step = result.steps[-1]
+            run = f" ({labels[index]})" if activations else ""
+            loss = "not finite" if step.loss is None else f"{step.loss:.4g}"
+            print(f"step {step.step}/{plan.steps}{run}, loss {loss}", file=sys.stderr, flush=True)
 
     try:
         if activations is None:

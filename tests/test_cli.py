@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 
@@ -330,3 +331,49 @@ def test_the_training_memory_estimate_covers_what_training_uses():
         # 19 configurations measured this way gave 1.01 to 2.3 times.
         assert used < estimate < 2.5 * used, (used, estimate)
     assert len(run.stdout.splitlines()) == len(configs)
+
+
+def test_training_off_a_terminal_prints_progress_lines_to_stderr(capsys, monkeypatch):
+    import gradtui.__main__
+
+    flags = ["--steps", "3", "--sizes", "2,4,2", "--samples", "16", "--device", "cpu"]
+    monkeypatch.setattr(gradtui.__main__, "PROGRESS_INTERVAL_S", 0.0)  # a line every step
+    assert main(["train", *flags, "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    losses = [step["loss"] for step in json.loads(captured.out)["steps"]]
+    assert captured.err.splitlines() == [f"step {i}/3, loss {losses[i - 1]:.4g}" for i in (1, 2, 3)]
+    assert main(["compare", "--activations", "tanh,relu", *flags, "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    runs = json.loads(captured.out)["runs"]
+    assert captured.err.splitlines() == [
+        f"step {i}/3 ({name}), loss {run['steps'][i - 1]['loss']:.4g}"
+        for name, run in zip(("tanh", "relu"), runs)
+        for i in (1, 2, 3)
+    ]
+    monkeypatch.setattr(gradtui.__main__, "PROGRESS_INTERVAL_S", 1e9)
+    assert main(["train", *flags, "--json", "-"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_ctrl_c_ends_training_quietly():
+    code = (
+        "import sys, gradtui.__main__ as m; m.PROGRESS_INTERVAL_S = 0;"
+        " sys.exit(m.main(sys.argv[1:]))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "train", "--steps", "1000000", "--sizes", "2,4,2"],
+        env={**os.environ, "GRADTUI_NO_NUMBA": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr.readline().startswith("step 1/1000000, loss ")
+        process.send_signal(signal.SIGINT)
+        rest = process.stderr.read()
+        assert process.wait(timeout=120) == 130
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in rest
+    assert all(line.startswith("step ") for line in rest.splitlines())
