@@ -166,9 +166,10 @@ def _guard_output(run: Callable[[list[str] | None], int]) -> Callable[..., int]:
         except BrokenPipeError:
             _drop_stdout()
             return EXIT_BROKEN_PIPE
-        except OSError as error:
+        except OSError as error:  # a file's error names it; stdout's does not
             _drop_stdout()
-            _fail(f"cannot write the output: {error.strerror or error}")
+            where = error.filename or "cannot write the output"
+            _fail(f"{where}: {error.strerror or error}")
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
 

@@ -129,7 +129,7 @@ STRAY = ["--bogus", "extra", "--sizes", "-x", "--no-bias=1", "--json", "two\nlin
 
 
 def _int(text: str) -> bool:
-    return re.fullmatch(r"\+?[0-9]+", text.strip()) is not None
+    return re.fullmatch(r"[+-]?[0-9]+", text.strip()) is not None
 
 
 def _float(text: str) -> bool:
