@@ -42,23 +42,23 @@ BAD_INPUT = [
     (["probe", "--final-activation", "soft"], "--final-activation: unknown value 'soft'"),
     (
         ["probe", "--sizes", "100000,100000,100000", "--batch-size", "1000000", "--device", "cpu"],
-        "--batch-size: this run needs about 6.7 TiB (6.5 TiB of it for a batch of 1,000,000)",
+        "--sizes: this spec needs about",  # the network alone cannot fit: no batch size helps
     ),
     (
         ["probe", "--sizes", "1000000,1000000,1000000", "--device", "cpu"],
-        "--sizes: this run needs about 14.6 TiB (14.6 TiB of it for 2,000,002,000,000 parameters)",
+        "--sizes: this spec needs about 14.6 TiB (14.6 TiB of it for 2,000,002,000,000 parameters)",
     ),
     (
         ["probe", "--batch-size", "100000000000", "--device", "cpu"],
-        "--batch-size: this run needs about 1,091.4 TiB (1,091.4 TiB of it for a batch of 100,0",
+        "--batch-size: this spec needs about 1,091.4 TiB (1,091.4 TiB of it for a batch of 100,0",
     ),
     (
-        ["train", "--sizes", "2,65536,65536,2", "--samples", "1000000", "--steps", "1"],
-        "--samples: this run needs about 836.6 GiB (732.5 GiB of it for 1,000,000 samples)",
+        ["train", "--sizes", "2,131072,2", "--samples", "1000000", "--steps", "1"],
+        "--samples: this spec needs about 976.7 GiB (976.7 GiB of it for 1,000,000 samples)",
     ),
     (
         ["train", "--batch-size", "100000000000", "--steps", "1", "--device", "cpu"],
-        "--batch-size: this run needs about 443.1 TiB (443.1 TiB of it for a batch of 100,00",
+        "--batch-size: this spec needs about 443.1 TiB (443.1 TiB of it for a batch of 100,00",
     ),
 ]
 

@@ -83,15 +83,19 @@ def probe_needs(spec: Spec) -> list[Need]:
 
 def check_fits(spec: Spec, device: torch.device, needs: list[Need] | None = None) -> None:
     """Raise SpecError when `needs` (a probe's by default) cannot fit on the device, before
-    anything is allocated; it names the field with the largest part."""
+    anything is allocated. It names the first part that cannot fit even alone (sizes come
+    first: the other parts grow with them), which must change whatever the others do;
+    else the largest part."""
     needs = probe_needs(spec) if needs is None else needs
     needed = sum(need.bytes for need in needs)
     free = free_bytes(device)
-    if needed > MEMORY_HEADROOM * free:
-        worst = max(needs, key=lambda need: need.bytes)
+    limit = MEMORY_HEADROOM * free
+    if needed > limit:
+        alone = [need for need in needs if need.bytes > limit]
+        worst = alone[0] if alone else max(needs, key=lambda need: need.bytes)
         raise SpecError(
             worst.field,
-            f"this run needs about {_gib(needed)} ({_gib(worst.bytes)} of it for {worst.what})"
+            f"this spec needs about {_gib(needed)} ({_gib(worst.bytes)} of it for {worst.what})"
             f" but {device} has {_gib(free)} free; {ADVICE[worst.field]}",
         )
 
