@@ -269,6 +269,7 @@ def draw_trajectory(plt: Any, runs: list) -> None:
     drawn = []
     for i, run in enumerate(runs):
         points = [run.start, *(s.trajectory for s in run.steps)]
+        points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
         xs, ys = _thin([p[0] for p in points], [p[1] for p in points])
         if len(xs) > 1:
             plt.plot(xs, ys, marker=MARKERS[i % len(MARKERS)])
@@ -277,7 +278,7 @@ def draw_trajectory(plt: Any, runs: list) -> None:
     if not drawn:
         plt.xlim(0, 1)
         plt.ylim(0, 1)
-        plt.text("no steps yet", 0.35, 0.5)
+        plt.text("no finite steps yet", 0.3, 0.5)
         return
     plt.xlabel(f"weight A vs weight B, @ start  {legend(drawn) if len(drawn) > 1 else ''}")
 

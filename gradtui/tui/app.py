@@ -42,7 +42,7 @@ class GradApp(App[None]):
     """The configured Spec, None while a field of the form is invalid."""
     result: reactive[ProbeResult | None] = reactive(None, always_update=True)
     """The last good result: stays on screen when a run fails or is refused."""
-    device: reactive[str | None] = reactive(None)
+    device: reactive[str | None] = reactive(None, init=False)
     """The device `auto` resolves to, once torch is loaded."""
 
     def __init__(self, spec: Spec, *, output_dir: Path | None = None) -> None:
@@ -68,6 +68,8 @@ class GradApp(App[None]):
         kernels.warm_up()
 
     def watch_device(self, device: str | None) -> None:
+        if self.return_code is not None:
+            return  # exiting (q before torch loaded): the header is being taken down
         self.title = "gradtui" if device is None else f"gradtui [{device}]"
 
     # -- actions --------------------------------------------------------------------
