@@ -8,8 +8,6 @@ screen paints at once.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from textual import work
@@ -18,6 +16,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from gradtui.files import free_path, write_atomic
 from gradtui.result import ProbeResult
 from gradtui.spec import Spec
 from gradtui.tui.screens.probe import ProbeScreen
@@ -97,27 +96,18 @@ class GradApp(App[None]):
 
     def write_output(self, stem: str, suffix: str, text: str) -> Path | None:
         """Write `text` whole to the first free `stem-N.suffix` in the output folder and
-        return its path; on failure say why and return None (no partial file stays)."""
-        n = 1
-        while os.path.lexists(path := self.output_dir / f"{stem}-{n}.{suffix}"):
-            n += 1
+        return its absolute path; on failure say why and return None (no partial file
+        stays, an earlier file is never overwritten)."""
+        path = free_path(self.output_dir, stem, suffix).absolute()
         try:
-            _write_atomic(path, text)
+            write_atomic(path, text)
         except OSError as error:
-            self.notify(f"Cannot write {path}: {error.strerror or error}", severity="error")
+            reason = f"cannot write {path}: {error.strerror or error}"
+            self.notify(reason, title="Not saved", severity="error")
+            for status in self.screen.query(StatusLine):
+                status.show(f"Not saved: {reason}", error=True)
             return None
-        return path.resolve()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        return path
 
 
 def make_app(spec: Spec | None = None, **options) -> GradApp:

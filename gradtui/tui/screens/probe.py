@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import partial
 from time import perf_counter as clock
@@ -41,6 +42,9 @@ WELCOME = (
     "? explains every figure and key."
 )
 """The first screen's text, until the first result replaces it."""
+
+_PROBING = threading.Lock()
+"""Held by the probe that is building or measuring."""
 
 LOADING_DELAY = 0.2
 """Seconds a run may take before the loading indicator shows."""
@@ -249,6 +253,11 @@ class ProbeScreen(Screen[None]):
         worker = get_current_worker()
         from gradtui.lab import Cancelled, run_probe
 
+        # One probe holds memory at a time: a cancelled one releases its tensors (at its
+        # next checkpoint) before this one builds, so rapid runs never stack up.
+        while not _PROBING.acquire(timeout=0.02):
+            if worker.is_cancelled:
+                return
         try:
             result = run_probe(spec, cancel=worker.cancelled_event)
         except Cancelled:
@@ -256,6 +265,8 @@ class ProbeScreen(Screen[None]):
         except Exception as error:  # anything at all: the screen reports it and lives on
             self.post_message(ProbeFailed(describe(error)))
             return
+        finally:
+            _PROBING.release()
         if not worker.is_cancelled:
             self.post_message(ProbeFinished(result, clock() - started))
 
