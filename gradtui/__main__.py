@@ -8,8 +8,13 @@ the flag and what is allowed.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import functools
+import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -31,6 +36,12 @@ EXIT_USAGE = 2
 APP_PREFIX = "app_"
 """The app's own flags (before any command) land under this prefix, so a command's
 defaults cannot silently replace them."""
+EXIT_BROKEN_PIPE = 1
+"""stdout's reader went away (`gradtui probe | head`): end quietly, as rich does."""
+EXIT_INTERRUPTED = 130
+PROGRESS_INTERVAL_S = 10.0
+"""Seconds between the plain progress lines on stderr of `train` and `compare` where
+there is no progress bar (stdout is not a terminal, or takes the JSON)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,13 +49,14 @@ class _Parser(argparse.ArgumentParser):
     number in any notation (-1e308, -.5) is a value, not a flag."""
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # --siz is not --sizes
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(
             r"^-([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^-inf(inity)?$", re.IGNORECASE
         )
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        _fail(message, prog=self.prog)
 
 
 def _add_fields(
@@ -136,8 +148,11 @@ def spec_from_args(args: argparse.Namespace, prefix: str = "") -> Spec:
     return base.with_text(**_given(args, FIELDS, prefix))
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"gradtui: error: {message}", file=sys.stderr)
+def _fail(message: str, *, prog: str = "gradtui") -> NoReturn:
+    # One line, whatever a path or a value in the message holds.
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    with contextlib.suppress(OSError, AttributeError):  # stderr closed: the code says it
+        print(f"{prog}: error: {line}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_USAGE)
 
 
@@ -145,6 +160,43 @@ def _spec_error(error: SpecError) -> NoReturn:
     _fail(f"{error.flag}: {error.reason}")
 
 
+def _guard_output(run: Callable[[list[str] | None], int]) -> Callable[..., int]:
+    """Wrap main so that no write to stdout ends in a traceback: a write error (a full
+    disk) is one line on stderr and exit 2, a closed pipe (`| head`) ends quietly with
+    EXIT_BROKEN_PIPE, as Unix tools do, and Ctrl-C quietly with EXIT_INTERRUPTED."""
+
+    @functools.wraps(run)
+    def guarded(argv: list[str] | None = None) -> int:
+        try:
+            try:
+                return run(argv)
+            finally:
+                if sys.stdout is not None:
+                    sys.stdout.flush()  # so that a buffered write fails here, not at exit
+        except BrokenPipeError:
+            _drop_stdout()
+            return EXIT_BROKEN_PIPE
+        except OSError as error:  # a file's error names it; stdout's does not
+            _drop_stdout()
+            where = error.filename or "cannot write the output"
+            _fail(f"{where}: {error.strerror or error}")
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+
+    return guarded
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: what its buffer still holds is flushed at exit, and
+    would fail again with a message from the interpreter."""
+    # No descriptor (a test's captured stdout, a closed one): nothing to redirect.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@_guard_output
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -173,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         return _train(spec, train_spec, activations, args.json)
     from gradtui.tui.app import make_app
 
-    make_app(spec).run()
-    return 0
+    app = make_app(spec)
+    app.run()
+    return app.return_code or 0
 
 
 def _probe(spec: Spec, json_path: str | None) -> int:
@@ -209,9 +262,22 @@ def _train(
             f"training ({', '.join(labels)})", total=train_spec.steps * len(labels)
         )
 
+    last_line = time.monotonic()
+
     def on_step(index: int, result) -> None:
+        nonlocal last_line
         if progress is not None:
             progress.update(task_id, completed=index * train_spec.steps + len(result.steps))
+        elif time.monotonic() - last_line >= PROGRESS_INTERVAL_S:
+            last_line = time.monotonic()
+            step = result.steps[-1]
+            run = f" ({labels[index]})" if activations else ""
+            loss = "not finite" if step.loss is None else f"{step.loss:.4g}"
+            print(
+                f"step {step.step}/{train_spec.steps}{run}, loss {loss}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
         if activations is None:
@@ -239,11 +305,13 @@ def _output(json_text: str, json_path: str | None, show: Callable[[], None]) -> 
         sys.stdout.write(json_text + "\n")
         return 0
     if json_path is not None:
+        from gradtui.files import write_atomic
+
         try:
-            with open(json_path, "w", encoding="utf-8") as out:
-                out.write(json_text + "\n")
+            write_atomic(json_path, json_text + "\n")  # whole, or the old file stays
         except OSError as error:
-            _fail(f"--json: cannot write {json_path}: {error.strerror}")
+            hint = "; use - for stdout" if error.errno == errno.EINVAL else ""  # a device
+            _fail(f"--json: cannot write {json_path}: {error.strerror or error}{hint}")
     show()
     if json_path is not None:
         print(f"wrote {json_path}")

@@ -15,15 +15,16 @@ from typing import Any
 
 from gradtui.result import Histogram, LayerResult, TensorStats
 
-VIEWS = ("weight", "bias", "activation", "flow")
-"""What the histogram panes show: weight gradients, bias gradients, layer outputs, or the
-gradient flow (||g|| per layer)."""
+VIEWS = ("weight", "bias", "activation", "flow", "map")
+"""What the histogram panes show: weight gradients, bias gradients, layer outputs, the
+gradient flow (||g|| per layer), or one layer's sign map (drawn by gradtui.sign_map)."""
 
 VIEW_TITLES = {
     "weight": "weight gradients",
     "bias": "bias gradients",
     "activation": "activations",
     "flow": "gradient flow",
+    "map": "sign map",
 }
 
 SHORT_TITLES = {"weight": "dL/dW", "bias": "dL/db", "activation": "output", "flow": "flow"}
@@ -268,6 +269,7 @@ def draw_trajectory(plt: Any, runs: list) -> None:
     drawn = []
     for i, run in enumerate(runs):
         points = [run.start, *(s.trajectory for s in run.steps)]
+        points = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
         xs, ys = _thin([p[0] for p in points], [p[1] for p in points])
         if len(xs) > 1:
             plt.plot(xs, ys, marker=MARKERS[i % len(MARKERS)])
@@ -276,7 +278,7 @@ def draw_trajectory(plt: Any, runs: list) -> None:
     if not drawn:
         plt.xlim(0, 1)
         plt.ylim(0, 1)
-        plt.text("no steps yet", 0.35, 0.5)
+        plt.text("no finite steps yet", 0.3, 0.5)
         return
     plt.xlabel(f"weight A vs weight B, @ start  {legend(drawn) if len(drawn) > 1 else ''}")
 

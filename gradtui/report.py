@@ -14,7 +14,7 @@ from gradtui import table
 from gradtui.insight import findings
 from gradtui.plots import draw_histogram, draw_loss, draw_trajectory, draw_update_coherence
 from gradtui.result import ProbeResult, TrainResult
-from gradtui.spec import PRESETS
+from gradtui.spec import PRESETS, describe
 
 STYLES = {"strong": "bold cyan", "warn": "yellow", "error": "bold red", None: ""}
 
@@ -151,6 +151,15 @@ def print_training(runs: list[TrainResult], console: Console, threshold: float) 
         console.print(compare_table(runs, threshold))
     figures = (draw_loss, draw_update_coherence, draw_trajectory)
     for draw in figures:
-        figure = _figure(width, 16, color)
-        draw(figure, runs)
-        console.print(Text.from_ansi(figure.build()))
+        console.print(_chart(draw, runs, width, color))
+
+
+def _chart(draw, data, width: int, color: bool) -> Text:
+    """A chart as text, or one line saying why plotext could not draw it (values it
+    cannot place): the report goes on either way."""
+    figure = _figure(width, 16, color)
+    try:
+        draw(figure, data)
+        return Text.from_ansi(figure.build())
+    except Exception as error:
+        return Text(f"({draw.__name__.removeprefix('draw_')} chart not drawn: {describe(error)})")

@@ -78,6 +78,42 @@ _KEYS = {
 
 
 @dataclass(frozen=True)
+class SignMap:
+    """Where a weight gradient (out x in) is positive and where negative, by blocks.
+
+    Rows (output neurons) and columns (inputs) are cut into blocks of equal size, the
+    last one shorter, at most 64 x 128 of them (1 x 1 blocks for a small layer).
+    Non-finite entries count as neither sign. Not part of the JSON contract.
+    """
+
+    rows: int
+    cols: int
+    row_edges: list[int]
+    """Block row i covers rows row_edges[i]:row_edges[i + 1]."""
+    col_edges: list[int]
+    pos: list[list[int]]
+    """pos[i][j]: count of entries > 0 in block (i, j)."""
+    neg: list[list[int]]
+    sorted_pos: list[list[int]]
+    """The same with rows ordered by sign class (`row_order`) before cutting into blocks."""
+    sorted_neg: list[list[int]]
+    row_signs: list[int]
+    """Per row: +1 if all its nonzero entries are positive, -1 if all negative, 0 if mixed
+    or all zero."""
+
+    def blocks(self, sorted_rows: bool = False) -> tuple[list[list[int]], list[list[int]]]:
+        return (self.sorted_pos, self.sorted_neg) if sorted_rows else (self.pos, self.neg)
+
+    def row_order(self) -> list[int]:
+        """Rows by sign class: positive rows, then negative, then mixed or zero; stable."""
+        return sorted(range(self.rows), key=lambda row: SIGN_ORDER[self.row_signs[row]])
+
+
+SIGN_ORDER = {1: 0, -1: 1, 0: 2}
+"""Where each row sign class goes when rows are sorted."""
+
+
+@dataclass(frozen=True)
 class LayerResult:
     index: int
     """1-based, as the post numbers its layers."""
@@ -90,6 +126,8 @@ class LayerResult:
     activation_stats: TensorStats
     """The layer's output after its activation."""
     weight_norm: float
+    sign_map: SignMap | None = None
+    """The weight gradient's signs block by block (the app's map view); not in JSON."""
 
     @property
     def grad_to_weight(self) -> float | None:

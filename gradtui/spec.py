@@ -220,13 +220,9 @@ class Spec(_Fields):
 
     @classmethod
     def load(cls, path: str | Path) -> Spec:
-        import tomllib  # only here: kept off the start-up path
+        from gradtui.files import read_config  # refuses FIFOs, huge files, non-UTF-8
 
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise SpecError("config", f"cannot read {path}: {error}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_config(path))
 
 
 FIELDS = tuple(info.name for info in Spec.fields())

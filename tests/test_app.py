@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -258,3 +259,37 @@ async def test_the_run_button_runs_from_the_keyboard():
         app.query_one("#run-button").focus()
         await run_and_wait(pilot, "enter")
         assert app.result is not None and app.result.spec.activation == "sigmoid"
+
+
+async def test_rapid_runs_never_hold_two_probes_at_once(monkeypatch):
+    """Each r cancels the run in flight; the next builds only once the cancelled one has
+    let go, so memory for one probe is all that is ever held."""
+    active, most, calls = 0, 0, []
+    lock = threading.Lock()
+
+    def slow_probe(spec, cancel=None):
+        nonlocal active, most
+        with lock:
+            active += 1
+            most = max(most, active)
+        try:
+            for _ in range(100):  # a probe's checkpoints, 10 ms apart: 1 s in all
+                time.sleep(0.01)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled
+            calls.append(spec)
+            return real_run_probe(spec)
+        finally:
+            with lock:
+                active -= 1
+
+    monkeypatch.setattr(gradtui.lab, "run_probe", slow_probe)
+    app = app_for(sizes=(10, 10, 10))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(6):
+            await pilot.press("r")
+            await asyncio.sleep(0.03)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert most == 1
+        assert calls and app.result is not None

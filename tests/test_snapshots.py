@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gradtui.spec import PRESETS, preset
@@ -46,6 +48,14 @@ def test_views(snap_compare, key):
     assert snap_compare(app_for(), terminal_size=(120, 40), run_before=after("escape", "r", key))
 
 
+@pytest.mark.parametrize("name", ["seed-v2.0", "seed-v3.0"])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_sign_map(snap_compare, name, size):
+    """Layer 2's sign map, rows sorted by sign: two bands under sigmoid, mixed under tanh."""
+    keys = ("escape", "r", "m", "right_square_bracket", "o")
+    assert snap_compare(app_for(name), terminal_size=size, run_before=after(*keys))
+
+
 def test_help_screen(snap_compare):
     assert snap_compare(
         app_for(), terminal_size=(100, 34), run_before=after("escape", "question_mark")
@@ -85,3 +95,91 @@ def test_train_view(snap_compare):
 def test_compare_view(snap_compare):
     app = app_for()
     assert snap_compare(app, terminal_size=(120, 40), run_before=train_after("40", "sigmoid,tanh"))
+
+
+def test_a_second_run_replaces_the_first(snap_compare):
+    async def run_before(pilot) -> None:
+        await after("r")(pilot)
+        pilot.app.screen.query_one("#field-activation").value = "tanh"
+        await pilot.pause()
+        await after("r")(pilot)
+
+    assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_a_result_for_another_configuration_is_dimmed(snap_compare):
+    async def run_before(pilot) -> None:
+        await after("r")(pilot)
+        pilot.app.screen.query_one("#field-sizes").value = "100,50,10"
+        await pilot.pause()
+
+    assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_relu_with_dead_units(snap_compare):
+    app = app_for(activation="relu", batch_size=8)
+    assert snap_compare(app, terminal_size=(120, 40), run_before=after("r"))
+
+
+def test_non_finite_cells(snap_compare):
+    app = make_app(
+        preset("seed-v2.0").replace(
+            device="cpu", sizes=(4, 4, 2), init="normal:1e30", activation="identity"
+        )
+    )
+    assert snap_compare(app, terminal_size=(120, 40), run_before=after("r"))
+
+
+def test_config_hidden_at_80x24(snap_compare):
+    assert snap_compare(app_for(), terminal_size=(80, 24), run_before=after("r", "c"))
+
+
+def test_a_failed_probe_keeps_the_last_result(snap_compare, monkeypatch):
+    import gradtui.lab
+
+    real = gradtui.lab.run_probe
+
+    async def run_before(pilot) -> None:
+        await after("r")(pilot)
+
+        def out_of_memory(spec, cancel=None):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        monkeypatch.setattr(gradtui.lab, "run_probe", out_of_memory)
+        await after("r")(pilot)
+        monkeypatch.setattr(gradtui.lab, "run_probe", real)
+
+    assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_a_cancelled_training_keeps_its_curves(snap_compare, monkeypatch):
+    from gradtui.lab.train import Trainer
+
+    step = Trainer.step
+
+    def step_then_cancel_at_25(self):
+        result = step(self)
+        if self.steps_taken == 25:  # cancel exactly here, from the UI thread, and wait
+            app = pilot_app[0]
+            app.call_from_thread(app.screen.action_escape)
+        return result
+
+    monkeypatch.setattr(Trainer, "step", step_then_cancel_at_25)
+    pilot_app = []
+
+    async def run_before(pilot) -> None:
+        pilot_app.append(pilot.app)
+        await pilot.press("t")
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.query_one("#field-steps").value = "100000"
+        await pilot.press("r")
+        while screen.running:
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+
+    assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_200x60_after_a_run(snap_compare):
+    assert snap_compare(app_for(), terminal_size=(200, 60), run_before=after("r"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
@@ -46,18 +47,58 @@ def free_bytes(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def check_fits(spec: Spec, device: torch.device) -> None:
-    """Raise SpecError when the spec cannot fit on the device, before allocating anything."""
-    needed = spec.estimated_bytes()
+PROBE_SCRATCH = 64 * 1024 * 1024
+"""The chunked statistics' scratch space, as Spec.estimated_bytes counts it."""
+
+ADVICE = {
+    "sizes": "use smaller sizes or fewer layers",
+    "batch_size": "use a smaller batch size",
+    "samples": "use fewer samples",
+}
+
+
+@dataclass(frozen=True)
+class Need:
+    """Bytes that one field drives (`field` is what a refusal blames), and what they are."""
+
+    field: str
+    bytes: int
+    what: str
+
+
+def probe_needs(spec: Spec) -> list[Need]:
+    """Spec.estimated_bytes, split so that a refusal names the field that drives it: the
+    weights and their gradients (sizes), the batch's activations and gradients."""
+    itemsize = 8 if spec.dtype == "float64" else 4
+    params = spec.parameter_count()
+    return [
+        Need("sizes", itemsize * 2 * params + PROBE_SCRATCH, f"{params:,} parameters"),
+        Need(
+            "batch_size",
+            itemsize * 6 * spec.batch_size * sum(spec.sizes),
+            f"a batch of {spec.batch_size:,}",
+        ),
+    ]
+
+
+def check_fits(spec: Spec, device: torch.device, needs: list[Need] | None = None) -> None:
+    """Raise SpecError when `needs` (a probe's by default) cannot fit on the device, before
+    anything is allocated. It names the first part that cannot fit even alone (sizes come
+    first: the other parts grow with them), which must change whatever the others do;
+    else the largest part."""
+    needs = probe_needs(spec) if needs is None else needs
+    needed = sum(need.bytes for need in needs)
     free = free_bytes(device)
-    if needed > MEMORY_HEADROOM * free:
+    limit = MEMORY_HEADROOM * free
+    if needed > limit:
+        alone = [need for need in needs if need.bytes > limit]
+        worst = alone[0] if alone else max(needs, key=lambda need: need.bytes)
         raise SpecError(
-            "sizes",
-            f"this spec needs about {_gib(needed)} ({spec.parameter_count():,} parameters, "
-            f"batch {spec.batch_size}) but {device} has {_gib(free)} free; "
-            "use smaller sizes, fewer layers or a smaller batch size",
+            worst.field,
+            f"this spec needs about {_gib(needed)} ({_gib(worst.bytes)} of it for {worst.what})"
+            f" but {device} has {_gib(free)} free; {ADVICE[worst.field]}",
         )
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
+    return f"{n / 2**30:.1f} GiB" if n < 2**40 else f"{n / 2**40:,.1f} TiB"

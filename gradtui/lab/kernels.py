@@ -97,16 +97,51 @@ def _compile() -> SimpleNamespace:
             partial[r] = acc
         return partial.sum()
 
+    @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
+    def sign_blocks(a, step, out):  # pragma: no cover - compiled
+        """Per row and per block of `step` columns (the last one may be shorter): the
+        count of finite entries > 0 in out[r, b, 0] and < 0 in out[r, b, 1].
+
+        A vectorised pass codes each entry as an int32 (positive in the low 16 bits,
+        negative above), then each block's codes are summed in an int32, so `step` must
+        be below 2^15. Summing full blocks in a loop of fixed length vectorises: four
+        times faster than counting with a `min` in the bound.
+        """
+        rows, cols = a.shape
+        full = cols // step
+        for r in prange(rows):
+            row = a[r]
+            code = np.empty(cols, dtype=np.int32)
+            for c in range(cols):
+                v = row[c]
+                finite = np.abs(v) < np.inf
+                code[c] = np.int32(finite & (v > 0)) | (np.int32(finite & (v < 0)) << 16)
+            for b in range(full):
+                acc = np.int32(0)
+                base = b * step
+                for c in range(step):
+                    acc += code[base + c]
+                out[r, b, 0] = acc & 0xFFFF
+                out[r, b, 1] = acc >> 16
+            if full < out.shape[1]:
+                acc = np.int32(0)
+                for c in range(full * step, cols):
+                    acc += code[c]
+                out[r, full, 0] = acc & 0xFFFF
+                out[r, full, 1] = acc >> 16
+
     # Compile for both float dtypes now, on tiny inputs, so no probe pays for it.
     for dtype in (np.float32, np.float64):
         sample = np.arange(12, dtype=dtype).reshape(3, 4)
         row_pass(sample, 0.0, np.empty((3, 4)))
         hist_pass(sample, 0.0, 0.3, 4, 2)
         square_sum(sample)
+        sign_blocks(sample, 3, np.empty((3, 2, 2), dtype=np.int64))
     return SimpleNamespace(
         row_pass=_serialised(row_pass),
         hist_pass=_serialised(hist_pass),
         square_sum=_serialised(square_sum),
+        sign_blocks=_serialised(sign_blocks),
     )
 
 

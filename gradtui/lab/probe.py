@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from gradtui.fields import ACTIVATIONS
-from gradtui.lab import kernels, stats
+from gradtui.lab import kernels, sign_map, stats
 from gradtui.lab.device import check_fits, resolve_device
 from gradtui.lab.model import MLP, build_model, compute_loss, draw_input, draw_target
 from gradtui.result import LayerResult, ProbeResult
@@ -71,9 +71,11 @@ def measure(
     """The statistics of every layer after backward, moved to the host in one transfer."""
     summaries = []
     weight_norms = []
+    maps = []
     for index, (linear, output) in enumerate(zip(model.linears, outputs), start=1):
         activation = ACTIVATIONS[spec.layer_activation(index)]
         summaries.append(stats.summarize(linear.weight.grad, spec.bins, rows=True))
+        maps.append(sign_map.queue(linear.weight.grad))
         if linear.bias is not None:
             summaries.append(stats.summarize(linear.bias.grad, spec.bins))
         summaries.append(
@@ -87,6 +89,7 @@ def measure(
         weight_norms.append(stats.norm(linear.weight))
     figures, extras = stats.collect(summaries, [loss.detach(), *weight_norms])
     loss_value, norms = extras[0], extras[1:]
+    sign_maps = sign_map.collect(maps)  # already computed: the wait above covered them
 
     layers = []
     it = iter(figures)
@@ -103,6 +106,7 @@ def measure(
                 bias_grad=bias_grad,
                 activation_stats=next(it),
                 weight_norm=norms[index - 1],
+                sign_map=sign_maps[index - 1],
             )
         )
     finite_loss = (

@@ -8,8 +8,6 @@ screen paints at once.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from textual import work
@@ -18,6 +16,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from gradtui.files import free_path, write_atomic
 from gradtui.result import ProbeResult
 from gradtui.spec import Spec
 from gradtui.tui.screens.probe import ProbeScreen
@@ -42,7 +41,7 @@ class GradApp(App[None]):
     """The configured Spec, None while a field of the form is invalid."""
     result: reactive[ProbeResult | None] = reactive(None, always_update=True)
     """The last good result: stays on screen when a run fails or is refused."""
-    device: reactive[str | None] = reactive(None)
+    device: reactive[str | None] = reactive(None, init=False)
     """The device `auto` resolves to, once torch is loaded."""
 
     def __init__(self, spec: Spec, *, output_dir: Path | None = None) -> None:
@@ -68,6 +67,8 @@ class GradApp(App[None]):
         kernels.warm_up()
 
     def watch_device(self, device: str | None) -> None:
+        if self.return_code is not None:
+            return  # exiting (q before torch loaded): the header is being taken down
         self.title = "gradtui" if device is None else f"gradtui [{device}]"
 
     # -- actions --------------------------------------------------------------------
@@ -95,27 +96,18 @@ class GradApp(App[None]):
 
     def write_output(self, stem: str, suffix: str, text: str) -> Path | None:
         """Write `text` whole to the first free `stem-N.suffix` in the output folder and
-        return its path; on failure say why and return None (no partial file stays)."""
-        n = 1
-        while os.path.lexists(path := self.output_dir / f"{stem}-{n}.{suffix}"):
-            n += 1
+        return its absolute path; on failure say why and return None (no partial file
+        stays, an earlier file is never overwritten)."""
+        path = free_path(self.output_dir, stem, suffix).absolute()
         try:
-            _write_atomic(path, text)
+            write_atomic(path, text)
         except OSError as error:
-            self.notify(f"Cannot write {path}: {error.strerror or error}", severity="error")
+            reason = f"cannot write {path}: {error.strerror or error}"
+            self.notify(reason, title="Not saved", severity="error")
+            for status in self.screen.query(StatusLine):
+                status.show(f"Not saved: {reason}", error=True)
             return None
-        return path.resolve()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        return path
 
 
 def make_app(spec: Spec | None = None, **options) -> GradApp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import partial
 from time import perf_counter as clock
@@ -26,6 +27,7 @@ from gradtui.tui.messages import ProbeFailed, ProbeFinished
 from gradtui.tui.widgets.config import ConfigPane
 from gradtui.tui.widgets.form import FieldForm
 from gradtui.tui.widgets.histograms import HistogramGrid, ResultsPane
+from gradtui.tui.widgets.sign_map import SignMapView
 from gradtui.tui.widgets.sign_table import SignTable
 from gradtui.tui.widgets.status import StatusLine
 
@@ -40,6 +42,9 @@ WELCOME = (
     "? explains every figure and key."
 )
 """The first screen's text, until the first result replaces it."""
+
+_PROBING = threading.Lock()
+"""Held by the probe that is building or measuring."""
 
 LOADING_DELAY = 0.2
 """Seconds a run may take before the loading indicator shows."""
@@ -76,7 +81,7 @@ class ProbeScreen(Screen[None]):
             "next_view",
             "View",
             id="view.next",
-            tooltip="next view: weight gradients, bias gradients, activations, flow",
+            tooltip="next view: weight gradients, bias gradients, activations, flow, sign map",
         ),
         Binding(
             "w",
@@ -109,6 +114,38 @@ class ProbeScreen(Screen[None]):
             show=False,
             id="view.flow",
             tooltip="||dL/dW|| per layer on a log scale: vanishing or exploding",
+        ),
+        Binding(
+            "m",
+            "view('map')",
+            "Sign map",
+            show=False,
+            id="view.map",
+            tooltip="sign map: where one layer's dL/dW is + and -, a character per block",
+        ),
+        Binding(
+            "[",
+            "map_layer(-1)",
+            "Previous layer",
+            show=False,
+            id="map.previous",
+            tooltip="sign map of the previous layer",
+        ),
+        Binding(
+            "]",
+            "map_layer(1)",
+            "Next layer",
+            show=False,
+            id="map.next",
+            tooltip="sign map of the next layer",
+        ),
+        Binding(
+            "o",
+            "toggle_sort",
+            "Sort rows",
+            show=False,
+            id="map.sort",
+            tooltip="sign map rows sorted by sign (all +, all -, mixed) or in neuron order",
         ),
         Binding(
             "l",
@@ -193,6 +230,7 @@ class ProbeScreen(Screen[None]):
                     yield SignTable()
                     yield Findings()
                     yield HistogramGrid()
+                    yield SignMapView()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -215,6 +253,11 @@ class ProbeScreen(Screen[None]):
         worker = get_current_worker()
         from gradtui.lab import Cancelled, run_probe
 
+        # One probe holds memory at a time: a cancelled one releases its tensors (at its
+        # next checkpoint) before this one builds, so rapid runs never stack up.
+        while not _PROBING.acquire(timeout=0.02):
+            if worker.is_cancelled:
+                return
         try:
             result = run_probe(spec, cancel=worker.cancelled_event)
         except Cancelled:
@@ -222,6 +265,8 @@ class ProbeScreen(Screen[None]):
         except Exception as error:  # anything at all: the screen reports it and lives on
             self.post_message(ProbeFailed(describe(error)))
             return
+        finally:
+            _PROBING.release()
         if not worker.is_cancelled:
             self.post_message(ProbeFinished(result, clock() - started))
 
@@ -260,11 +305,14 @@ class ProbeScreen(Screen[None]):
             await self._show_plots()
 
     async def _show_plots(self) -> None:
-        if self.result is not None:
+        self.set_class(self.view == "map", "-map")
+        if self.view == "map":
+            self.query_one(SignMapView).show(self.result)
+        elif self.result is not None:
             await self.query_one(HistogramGrid).show(
                 self.result.layers, self.view, log=self.log_counts
             )
-            self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
+        self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 
     async def watch_view(self) -> None:
         await self._show_view()
@@ -285,7 +333,7 @@ class ProbeScreen(Screen[None]):
         self.query_one(StatusLine).show(text, error=error)
 
     def _result_summary(self, result: ProbeResult) -> str:
-        log = ", log" if self.log_counts and self.view != "flow" else ""
+        log = ", log" if self.log_counts and self.view not in ("flow", "map") else ""
         return f"{VIEW_TITLES[self.view]}{log} | {result.spec.loss} loss {number(result.loss)}"
 
     # -- the form -------------------------------------------------------------------
@@ -343,6 +391,15 @@ class ProbeScreen(Screen[None]):
 
     def action_next_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+
+    def action_map_layer(self, step: int) -> None:
+        self.view = "map"
+        self.query_one(SignMapView).step_layer(step)
+
+    def action_toggle_sort(self) -> None:
+        self.view = "map"
+        sign_map = self.query_one(SignMapView)
+        sign_map.sorted_rows = not sign_map.sorted_rows
 
     def action_toggle_log(self) -> None:
         self.log_counts = not self.log_counts

@@ -15,13 +15,12 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal
+from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select
 from textual.worker import get_current_worker
-from textual_plotext import PlotextPlot
 
 from gradtui import table
 from gradtui.plots import TRAINING_CHARTS
@@ -35,6 +34,7 @@ from gradtui.spec import (
 )
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import TrainFailed, TrainProgress
+from gradtui.tui.widgets.chart import Chart
 from gradtui.tui.widgets.form import FieldForm, FieldRow
 from gradtui.tui.widgets.status import StatusLine
 
@@ -42,28 +42,20 @@ PROGRESS_INTERVAL = 0.05
 """Seconds between progress messages from the training thread."""
 
 
-class RunsPlot(PlotextPlot):
-    """One chart of the runs, drawn by a function of (plt, runs); redrawn only when the
-    runs or the size change."""
+class RunsPlot(Chart):
+    """One chart of the runs, drawn by a function of (plt, runs)."""
 
     def __init__(self, draw: Callable[[Any, list[TrainResult]], None], *, id: str) -> None:
         super().__init__(id=id)
         self._draw = draw
         self._runs: list[TrainResult] = []
-        self._drawn: tuple[object, RenderResult] | None = None
 
     def show(self, runs: list[TrainResult]) -> None:
         self._runs = runs
-        self.refresh()
+        self.changed()
 
-    def render(self) -> RenderResult:
-        key = (id(self._runs), self.size, self.app.theme)
-        if self._drawn is not None and self._drawn[0] == key:
-            return self._drawn[1]
-        self._draw(self.plt, self._runs)
-        text = super().render()
-        self._drawn = (key, text)
-        return text
+    def draw(self, plt: Any) -> None:
+        self._draw(plt, self._runs)
 
 
 class TrainScreen(Screen[None]):
@@ -96,14 +88,13 @@ class TrainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
-        with Horizontal(id="train-form"):
-            yield FieldForm(TrainSpec())
-            yield FieldRow(
-                "compare",
-                "compare",
-                Input(placeholder="e.g. sigmoid,tanh", compact=True, id="field-compare"),
-                help="2 to 4 activations to train side by side",
-            )
+        compare = FieldRow(
+            "compare",
+            "compare",
+            Input(placeholder="off", compact=True, id="field-compare"),
+            help="2 to 4 activations to train side by side",
+        )
+        yield FieldForm(TrainSpec(), extra=(compare,), id="train-form")
         yield StatusLine("Press r to train the configured network.")
         yield RunsTable()
         with Grid(id="train-grid"):
@@ -115,10 +106,7 @@ class TrainScreen(Screen[None]):
         spec: Spec | None = self.app.spec
         if not self.runs and spec is not None:
             hidden = ",".join(str(n) for n in spec.sizes[1:-1]) or "none"
-            self.sub_title = (
-                f"hidden {hidden} {spec.activation}; the task sets the input, the output"
-                " and the loss"
-            )
+            self.sub_title = f"hidden {hidden} {spec.activation}; in/out set by the task"
 
     # -- the train spec -------------------------------------------------------------
 

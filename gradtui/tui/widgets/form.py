@@ -111,8 +111,17 @@ class FieldForm(Vertical):
         def control(self) -> FieldForm:
             return self.form
 
-    def __init__(self, value: Any, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        value: Any,
+        *,
+        extra: tuple[FieldRow, ...] = (),
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self._extra = extra
+        """Rows after the declared fields that the owner reads itself (e.g. `compare`)."""
         self.value = value
         """The last value whose every field was valid."""
         self.errors: dict[str, str] = {}
@@ -124,9 +133,12 @@ class FieldForm(Vertical):
             yield FieldRow(
                 info.name, info.option.label, editor_for(info, text), help=info.option.help
             )
+        yield from self._extra
 
     def rows(self) -> dict[str, FieldRow]:
-        return {row.field_name: row for row in self.query(FieldRow)}
+        """The rows of the declared fields, by name."""
+        names = {info.name for info in self.value.fields()}
+        return {row.field_name: row for row in self.query(FieldRow) if row.field_name in names}
 
     def texts(self) -> dict[str, str]:
         return {name: row.text for name, row in self.rows().items()}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult, RenderResult
+from typing import Any
+
+from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual_plotext import PlotextPlot
 
 from gradtui.plots import SHORT_TITLES, draw_flow, draw_histogram, stats_for
 from gradtui.result import Histogram, LayerResult
 from gradtui.table import shape_of
+from gradtui.tui.widgets.chart import Chart
 
 PLOT_WIDTH = 38
 """Narrowest a histogram gets before the grid drops a column."""
@@ -18,7 +20,7 @@ PLOT_HEIGHT = 12
 MAX_PLOT_HEIGHT = 30
 
 
-class LayerPlot(PlotextPlot):
+class LayerPlot(Chart):
     """A histogram of one layer's tensor; keeps its data and redraws from it."""
 
     DEFAULT_CSS = """
@@ -30,29 +32,20 @@ class LayerPlot(PlotextPlot):
         self._hist: Histogram | None = None
         self._title = ""
         self._log = False
-        self._drawn: tuple[object, RenderResult] | None = None
-        """(what was drawn, its text): plotext takes ~5 ms a build, so a render with
-        nothing new to draw reuses the last one."""
 
     def show(self, hist: Histogram | None, title: str, *, log: bool) -> None:
         self._hist, self._title, self._log = hist, title, log
-        self.replot()
+        self.changed()
 
-    def replot(self) -> None:
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        # Drawn afresh at every render: plotext keeps layout state from earlier builds,
-        # so a figure drawn once and rebuilt after a resize can differ from a fresh one.
+    def draw(self, plt: Any) -> None:
         if self._hist is None:
-            self.plt.clear_figure()
-            self.plt.title(self._title + " - none")
+            plt.clear_figure()
+            plt.title(self._title + " - none")
         else:
-            draw_histogram(self.plt, self._hist, self._title, width=self.size.width, log=self._log)
-        return super().render()
+            draw_histogram(plt, self._hist, self._title, width=self.size.width, log=self._log)
 
 
-class FlowPlot(PlotextPlot):
+class FlowPlot(Chart):
     """||dL/dW|| per layer on a log scale: where gradients vanish or explode."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -61,16 +54,12 @@ class FlowPlot(PlotextPlot):
 
     def show(self, layers: list[LayerResult]) -> None:
         self._layers = layers
-        self.replot()
+        self.changed()
 
-    def replot(self) -> None:
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        self.plt.clear_figure()
+    def draw(self, plt: Any) -> None:
+        plt.clear_figure()
         if self._layers:
-            draw_flow(self.plt, self._layers, width=self.size.width)
-        return super().render()
+            draw_flow(plt, self._layers, width=self.size.width)
 
 
 class HistogramGrid(Vertical):
@@ -88,6 +77,8 @@ class HistogramGrid(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self._available = PLOT_HEIGHT
+        self._layout: tuple[int, int, int] | None = None
+        """(columns, plot height, flow height) last set."""
 
     def compose(self) -> ComposeResult:
         yield Grid()
@@ -101,9 +92,13 @@ class HistogramGrid(Vertical):
         columns = max(1, min(MAX_COLUMNS, self.size.width // PLOT_WIDTH))
         rows = max(1, -(-len(grid.children) // columns))
         height = max(PLOT_HEIGHT, min(MAX_PLOT_HEIGHT, available // rows))
+        layout = (columns, height, max(PLOT_HEIGHT, available))
+        if layout == self._layout:
+            return  # unchanged: no new layout pass
+        self._layout = layout
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
-        self.query_one(FlowPlot).styles.height = max(PLOT_HEIGHT, available)
+        self.query_one(FlowPlot).styles.height = layout[2]
 
     def on_resize(self) -> None:
         self.fit(self._available)
@@ -143,11 +138,13 @@ class ResultsPane(VerticalScroll):
         self.call_after_refresh(self.fit_plots)
 
     def fit_plots(self) -> None:
-        """Give the plots the height the table and the findings leave."""
-        grid = self.query_one(HistogramGrid)
+        """Give the charts (each child with a `fit` method) the height that the table and
+        the findings leave."""
+        charts = [child for child in self.children if hasattr(child, "fit")]
         used = sum(
             child.outer_size.height
             for child in self.children
-            if child is not grid and child.display
+            if child not in charts and child.display
         )
-        grid.fit(self.scrollable_content_region.height - used)
+        for chart in charts:
+            chart.fit(self.scrollable_content_region.height - used)

@@ -1,0 +1,228 @@
+"""The sign map drawn as text: one character per block of a layer's weight gradient.
+
+Rows are output neurons (in order, or sorted by sign class), columns are inputs. Each
+cell shows whether the entries it covers are all positive, all negative, both, or all
+zero, with a glyph that reads without colour and a colour that repeats it. A gutter left
+of the map says whether each row of cells covers neurons whose rows are one-signed: it
+stays true where the pane is too small to give each neuron a line of its own.
+
+No Textual and no torch here: the app's SignMapView and the tests draw with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from gradtui.result import LayerResult, SignMap
+
+GLYPHS = {"+": "█", "-": "░", "mixed": "▒", "zero": " "}
+"""Cell glyphs: every nonzero entry positive, every one negative, both signs, none."""
+GUTTER = {"+": "+", "-": "-", "both": "±", "mixed": "·"}
+"""Gutter glyphs: the neurons of a line are all one-signed positive, all one-signed
+negative, one-signed of both kinds, or some neuron has both signs (or only zeros)."""
+STYLES = {"+": "green", "-": "red", "mixed": "yellow"}
+"""Default colours; a mixed cell takes the colour of its majority sign."""
+GUTTER_WIDTH = 2
+"""The gutter glyph and a space."""
+
+
+def cell_kind(pos: int, neg: int) -> str:
+    """'+', '-', 'mixed' or 'zero' for a cell with `pos` positive and `neg` negative
+    entries."""
+    if pos and neg:
+        return "mixed"
+    if pos:
+        return "+"
+    return "-" if neg else "zero"
+
+
+def row_kind(signs: list[int]) -> str:
+    """The gutter's class of a line covering neurons with these row signs."""
+    if not signs or 0 in signs:
+        return "mixed"
+    if all(s == 1 for s in signs):
+        return "+"
+    if all(s == -1 for s in signs):
+        return "-"
+    return "both"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A map fitted to the characters of a pane: per character, the counts it covers."""
+
+    pos: list[list[int]]
+    """pos[line][column]: entries > 0 that the character covers."""
+    neg: list[list[int]]
+    lines: list[tuple[int, int]]
+    """Per line: the first and past-the-last row (neuron position) it covers."""
+    inputs_per_cell: int
+    """The most inputs (columns) one character covers."""
+
+    @property
+    def kinds(self) -> list[list[str]]:
+        return [[cell_kind(p, n) for p, n in zip(*row)] for row in zip(self.pos, self.neg)]
+
+
+def grid(sign_map: SignMap, width: int, height: int, *, sorted_rows: bool = False) -> Grid:
+    """The map's blocks fitted to `width` x `height` characters.
+
+    Where the blocks do not fit, every cell sums the same number of neighbouring blocks
+    (the last ones fewer), so no line or column looks different for covering more. The
+    cells are then stretched to fill the pane, each repeated once or twice as many times
+    as its neighbours where the sizes do not divide.
+    """
+    pos, neg = sign_map.blocks(sorted_rows)
+    block_rows, block_cols = len(pos), len(pos[0]) if pos else 0
+    if not block_rows or not block_cols or width < 1 or height < 1:
+        return Grid([], [], [], 0)
+    down = -(-block_rows // height)  # blocks per line
+    across = -(-block_cols // width)  # blocks per cell
+    tops = range(0, block_rows, down)
+    lefts = range(0, block_cols, across)
+    cells_p, cells_n, covered = [], [], []
+    for top in tops:
+        bottom = min(block_rows, top + down)
+        cells_p.append(
+            [sum(sum(r[left : left + across]) for r in pos[top:bottom]) for left in lefts]
+        )
+        cells_n.append(
+            [sum(sum(r[left : left + across]) for r in neg[top:bottom]) for left in lefts]
+        )
+        covered.append((sign_map.row_edges[top], sign_map.row_edges[bottom]))
+    columns = [j * len(lefts) // width for j in range(width)]
+    out_p, out_n, lines = [], [], []
+    for i in range(height):
+        line = i * len(tops) // height
+        out_p.append([cells_p[line][j] for j in columns])
+        out_n.append([cells_n[line][j] for j in columns])
+        lines.append(covered[line])
+    edges = sign_map.col_edges
+    inputs = max(edges[min(block_cols, left + across)] - edges[left] for left in lefts)
+    return Grid(out_p, out_n, lines, inputs)
+
+
+def title_text(layer: LayerResult, *, sorted_rows: bool, position: str = "") -> list[str]:
+    """Ways to title the map, longest first: the layer, its shape, the row order and the
+    layer's row coherence."""
+    coherence = layer.weight_grad.row_coherence
+    coh = "-" if coherence is None else f"{100 * coherence:.1f}%"
+    name = f"layer {layer.index}{position}"
+    shape = f"{layer.out_features}x{layer.in_features}"
+    order = "rows sorted +, -, mixed" if sorted_rows else "rows in neuron order"
+    short_order = "sorted" if sorted_rows else "in order"
+    return [
+        f"{name} dL/dW signs ({shape}), {order}, row coherence {coh}",
+        f"{name} {shape} dL/dW signs, {order}, row coh {coh}",
+        f"{name} {shape}, {short_order}, row coh {coh}",
+        f"L{layer.index}{position} {shape} {short_order} coh {coh}",
+    ]
+
+
+def legend_items(
+    sign_map: SignMap, shown: Grid, *, styles: dict[str, str], hint: str = ""
+) -> list[Text]:
+    """What the legend says, most important first: the glyphs, the gutter, the keys
+    (`hint`), the count of neurons per class, what one character covers."""
+    glyphs = Text()
+    for kind, meaning in (("+", "+"), ("-", "-"), ("mixed", "both")):
+        glyphs.append(GLYPHS[kind], style=styles[kind])
+        glyphs.append(f" {meaning}  ")
+    glyphs.append("(blank) 0")
+    gutter = "".join(GUTTER[kind] for kind in ("+", "-", "both"))
+    counts = {s: sign_map.row_signs.count(s) for s in (1, -1, 0)}
+    items = [
+        glyphs,
+        Text(f"left: {gutter} neurons one-signed, {GUTTER['mixed']} mixed"),
+        Text(hint, style="dim"),
+        Text(f"neurons: {counts[1]} all +, {counts[-1]} all -, {counts[0]} mixed/0"),
+    ]
+    if shown.lines:
+        rows = max(bottom - top for top, bottom in shown.lines)
+        inputs = shown.inputs_per_cell
+        cell = f"{_plural(rows, 'neuron')} x {_plural(inputs, 'input')}"
+        items.append(Text(f"cell: up to {cell}" if rows > 1 or inputs > 1 else f"cell: {cell}"))
+    return [item for item in items if item.plain]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def pack(items: list[Text], width: int, most_lines: int) -> list[Text]:
+    """Items in at most `most_lines` lines of `width`, two spaces apart: each in the
+    first line with room for it, in order of importance; what fits nowhere is left out."""
+    lines: list[Text] = []
+    for item in items:
+        if len(item) > width:
+            continue
+        line = next((line for line in lines if len(line) + 2 + len(item) <= width), None)
+        if line is not None:
+            line.append("  ")
+            line.append_text(item)
+        elif len(lines) < most_lines:
+            lines.append(item.copy())
+    return lines
+
+
+def draw_sign_map(
+    layer: LayerResult,
+    width: int,
+    height: int,
+    *,
+    sorted_rows: bool = False,
+    position: str = "",
+    styles: dict[str, str] | None = None,
+    hint: str = "",
+) -> Text:
+    """The layer's sign map in `width` x `height` characters: a title, the map with its
+    gutter, and a legend (one or two lines, as the height allows). `position` follows
+    the layer's number in the title (e.g. '/4'); `hint` ends the legend (keys)."""
+    styles = {**STYLES, **(styles or {})}
+    sign_map = layer.sign_map
+    titles = title_text(layer, sorted_rows=sorted_rows, position=position)
+    title = next((t for t in titles if len(t) <= width), titles[-1][:width])
+    out = Text(title, style="bold", no_wrap=True, overflow="crop")
+    if sign_map is None:
+        out.append("\nno sign map in this result")
+        return out
+    legend_lines = 2 if height >= 8 else 1 if height >= 4 else 0
+    shown = grid(
+        sign_map,
+        max(1, width - GUTTER_WIDTH),
+        max(1, height - 1 - legend_lines),
+        sorted_rows=sorted_rows,
+    )
+    row_signs = sign_map.row_signs
+    if sorted_rows:
+        row_signs = [row_signs[i] for i in sign_map.row_order()]
+    for (top, bottom), p_row, n_row in zip(shown.lines, shown.pos, shown.neg):
+        out.append("\n")
+        out.append(GUTTER[row_kind(row_signs[top:bottom])] + " ")
+        _append_cells(out, p_row, n_row, styles)
+    items = legend_items(sign_map, shown, styles=styles, hint=hint)
+    for line in pack(items, width, legend_lines):
+        out.append("\n")
+        out.append_text(line)
+    return out
+
+
+def _append_cells(out: Text, pos: list[int], neg: list[int], styles: dict[str, str]) -> None:
+    """One line of cells, in runs of one glyph and style."""
+    run, run_style, run_length = "", "", 0
+    for p, n in zip(pos, neg):
+        kind = cell_kind(p, n)
+        glyph = GLYPHS[kind]
+        if kind == "mixed":
+            style = styles["+"] if p > n else styles["-"] if n > p else styles["mixed"]
+        else:
+            style = styles.get(kind, "")
+        if (glyph, style) != (run, run_style):
+            if run_length:
+                out.append(run * run_length, style=run_style)
+            run, run_style, run_length = glyph, style, 0
+        run_length += 1
+    if run_length:
+        out.append(run * run_length, style=run_style)

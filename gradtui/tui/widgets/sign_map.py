@@ -1,0 +1,86 @@
+"""The sign map view: one layer's weight gradient, a character per block, by sign."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from gradtui.result import LayerResult, ProbeResult
+from gradtui.sign_map import draw_sign_map
+
+MIN_HEIGHT = 12
+"""Rows the map takes at least; the results pane scrolls when less is left."""
+HINT = "[ ] layer  o sort"
+"""The keys of the view, at the end of its legend."""
+THEME_STYLES = {"+": "success", "-": "error", "mixed": "warning"}
+"""The theme variable that colours each kind of cell."""
+
+
+class SignMapView(Widget):
+    """The sign map of one layer of the result; the screen picks the layer and order."""
+
+    DEFAULT_CSS = """
+    SignMapView { height: 16; padding: 0 1; }
+    """
+
+    layer_index: reactive[int] = reactive(0)
+    """The layer shown, 0-based."""
+    sorted_rows: reactive[bool] = reactive(True)
+    """Rows sorted by sign class (all +, all -, mixed) instead of in neuron order: at the
+    start, since a line of the map covers several neurons whenever the layer has more
+    rows than the pane, and in neuron order one-signed rows of both signs blur into
+    mixed lines."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._result: ProbeResult | None = None
+        self._drawn: tuple[object, ...] | None = None
+        self._drawn_layer: LayerResult | None = None
+        self._text: Text | None = None
+
+    def show(self, result: ProbeResult | None) -> None:
+        self._result = result
+        if result is not None and self.layer_index >= len(result.layers):
+            self.layer_index = len(result.layers) - 1
+        self.refresh()
+
+    def fit(self, available: int) -> None:
+        """Take the rows the results pane leaves (at least MIN_HEIGHT)."""
+        self.styles.height = max(MIN_HEIGHT, available)
+
+    def step_layer(self, step: int) -> None:
+        """The next (1) or previous (-1) layer, wrapping around."""
+        if self._result is not None and self._result.layers:
+            self.layer_index = (self.layer_index + step) % len(self._result.layers)
+
+    @property
+    def shown_layer(self) -> LayerResult | None:
+        if self._result is None or not self._result.layers:
+            return None
+        return self._result.layers[min(self.layer_index, len(self._result.layers) - 1)]
+
+    def validate_layer_index(self, layer: int) -> int:
+        return max(0, layer)
+
+    def render(self) -> RenderResult:
+        layer = self.shown_layer
+        if layer is None:
+            return Text("No result yet: press r to run the probe.")
+        key = (id(layer), self.sorted_rows, self.size, self.app.theme)
+        if self._drawn != key or self._drawn_layer is not layer or self._text is None:
+            # Summing blocks into cells takes a few ms for the largest maps: a render
+            # with nothing new to draw reuses the last text.
+            colours = self.app.theme_variables
+            self._text = draw_sign_map(
+                layer,
+                self.size.width,
+                self.size.height,
+                sorted_rows=self.sorted_rows,
+                position=f"/{len(self._result.layers)}",
+                styles={kind: colours[name] for kind, name in THEME_STYLES.items()},
+                hint=HINT,
+            )
+            self._drawn, self._drawn_layer = key, layer
+        return self._text

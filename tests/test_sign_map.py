@@ -1,0 +1,324 @@
+"""The sign map: the lab's block counts against numpy, the lesson's two presets, the
+drawing of a hand-made map, and the map view driven by keys."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gradtui.lab import run_probe
+from gradtui.lab import sign_map as lab
+from gradtui.lab.model import compute_loss
+from gradtui.lab.probe import prepare
+from gradtui.plots import VIEWS
+from gradtui.result import LayerResult, SignMap
+from gradtui.sign_map import GLYPHS, draw_sign_map, grid
+from gradtui.spec import Spec, preset
+from gradtui.tui.app import make_app
+from gradtui.tui.widgets.histograms import HistogramGrid
+from gradtui.tui.widgets.sign_map import HINT, SignMapView
+from gradtui.tui.widgets.status import StatusLine
+
+# -- an independent reference, from the definition ----------------------------------------
+
+
+def reference_map(grad: np.ndarray) -> dict:
+    """Blocks of ceil(rows / 64) x ceil(cols / 128) entries, counted by slicing; rows
+    sorted +1, -1, 0 (stable) for the sorted counts."""
+    grad = np.asarray(grad, dtype=np.float64)
+    rows, cols = grad.shape
+    down, across = math.ceil(rows / 64), math.ceil(cols / 128)
+    finite = np.isfinite(grad)
+    pos = (grad > 0) & finite
+    neg = (grad < 0) & finite
+    signs = []
+    for r in range(rows):
+        has_pos, has_neg = bool(pos[r].any()), bool(neg[r].any())
+        signs.append(1 if has_pos and not has_neg else -1 if has_neg and not has_pos else 0)
+    order = [r for r in range(rows) if signs[r] == 1]
+    order += [r for r in range(rows) if signs[r] == -1]
+    order += [r for r in range(rows) if signs[r] == 0]
+
+    def blocks(mask):
+        return [
+            [int(mask[i : i + down, j : j + across].sum()) for j in range(0, cols, across)]
+            for i in range(0, rows, down)
+        ]
+
+    return {
+        "row_edges": [*range(0, rows, down), rows],
+        "col_edges": [*range(0, cols, across), cols],
+        "pos": blocks(pos),
+        "neg": blocks(neg),
+        "sorted_pos": blocks(pos[order]),
+        "sorted_neg": blocks(neg[order]),
+        "row_signs": signs,
+    }
+
+
+def assert_map_matches(sign_map: SignMap, grad: np.ndarray) -> None:
+    ref = reference_map(grad)
+    assert (sign_map.rows, sign_map.cols) == grad.shape
+    for key, value in ref.items():
+        assert getattr(sign_map, key) == value, key
+
+
+def float64_gradients(spec: Spec) -> list[np.ndarray]:
+    """Every layer's dL/dW by autograd on the spec's float64 network."""
+    model, x, target = prepare(spec)
+    compute_loss(spec, model(x), target).backward()
+    return [linear.weight.grad.numpy() for linear in model.linears]
+
+
+# -- the lab ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # 67 rows (blocks of 2, the last 1) x 301 columns (blocks of 3, the last 1); a
+        # 3-row layer smaller than the grid (1 x 1 blocks); 200 rows of 3 inputs.
+        {"sizes": (301, 67, 3, 200), "activation": "sigmoid"},
+        {"sizes": (301, 67, 3, 200), "activation": "tanh", "batch_size": 5, "loss": "mse"},
+        # ReLU: dead units give rows of exact zeros (class 0, blank blocks).
+        {"sizes": (20, 130, 129, 7), "activation": "relu", "batch_size": 3},
+    ],
+)
+def test_lab_counts_match_numpy_on_float64_autograd(stats_path, changes):
+    spec = Spec(device="cpu", dtype="float64", **changes)
+    result = run_probe(spec)
+    grads = float64_gradients(spec)
+    assert len(result.layers) == len(grads)
+    for layer, grad in zip(result.layers, grads):
+        assert_map_matches(layer.sign_map, grad)
+        blocks = len(layer.sign_map.pos), len(layer.sign_map.pos[0])
+        assert blocks[0] <= lab.ROWS and blocks[1] <= lab.COLS
+
+
+def test_the_shapes_of_the_blocks():
+    spec = Spec(device="cpu", dtype="float64", sizes=(301, 67, 3, 200))
+    maps = [layer.sign_map for layer in run_probe(spec).layers]
+    assert (len(maps[0].pos), len(maps[0].pos[0])) == (34, 101)  # 67x301: 2x3 blocks
+    assert maps[0].row_edges[-2:] == [66, 67] and maps[0].col_edges[-2:] == [300, 301]
+    assert (len(maps[1].pos), len(maps[1].pos[0])) == (3, 67)  # small: one entry each
+    assert (len(maps[2].pos), len(maps[2].pos[0])) == (50, 3)  # 200 rows: blocks of 4
+
+
+def test_non_finite_entries_count_as_neither_sign_on_both_paths(stats_path):
+    grad = torch.tensor(
+        [
+            [1.0, math.nan, 2.0, 0.0],
+            [-1.0, math.inf, -3.0, -0.0],
+            [0.0, 0.0, -math.inf, math.nan],
+            [5.0, -5.0, 0.0, 1e-30],
+        ]
+    )
+    for dtype in (torch.float32, torch.float64, torch.float16):
+        (sign_map,) = lab.collect([lab.queue(grad.to(dtype))])
+        expected = grad.double().numpy()
+        if dtype == torch.float16:
+            expected[3, 3] = 0.0  # 1e-30 underflows to 0 in half precision
+        assert_map_matches(sign_map, expected)
+    assert sign_map.row_signs == [1, -1, 0, 0]
+
+
+def test_a_wide_layer_past_the_kernel_limit_uses_the_eager_path(monkeypatch):
+    monkeypatch.setattr(lab, "KERNEL_MAX_STEP", 2)
+    grad = torch.randn(70, 1000, generator=torch.Generator().manual_seed(1))
+    (sign_map,) = lab.collect([lab.queue(grad)])
+    assert_map_matches(sign_map, grad.numpy())
+
+
+def test_sigmoid_rows_are_one_signed_and_tanh_rows_are_mixed():
+    sigmoid = run_probe(preset("seed-v2.0").replace(device="cpu"))
+    for layer in sigmoid.layers[1:]:
+        assert 0 not in layer.sign_map.row_signs, layer.index
+        kinds = {s: layer.sign_map.row_signs.count(s) for s in (1, -1)}
+        assert kinds[1] / layer.out_features == pytest.approx(layer.weight_grad.pos)
+    assert sigmoid.layers[3].sign_map.row_signs == [1] * 100  # the last layer: all +
+    # The sorted map of layer 2 is two bands: every block of its first rows is +, of
+    # its last rows -, and only the block row where they meet holds both.
+    layer2 = sigmoid.layers[1].sign_map
+    mixed_rows = [
+        i for i, (p, n) in enumerate(zip(layer2.sorted_pos, layer2.sorted_neg)) if any(p) and any(n)
+    ]
+    assert len(mixed_rows) <= 1
+    tanh = run_probe(preset("seed-v3.0").replace(device="cpu"))
+    for layer in tanh.layers[1:]:
+        mixed = layer.sign_map.row_signs.count(0)
+        assert mixed / layer.out_features > 0.9, layer.index
+
+
+# -- the drawing -----------------------------------------------------------------------
+
+
+def hand_made_layer(**changes) -> LayerResult:
+    """Layer 2 (3 neurons x 4 inputs, 1 x 1 blocks): neuron 0 all +, neuron 1 mixed with
+    a zero, neuron 2 all -."""
+    sign_map = SignMap(
+        rows=3,
+        cols=4,
+        row_edges=[0, 1, 2, 3],
+        col_edges=[0, 1, 2, 3, 4],
+        pos=[[1, 1, 1, 1], [1, 0, 0, 1], [0, 0, 0, 0]],
+        neg=[[0, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 1]],
+        sorted_pos=[[1, 1, 1, 1], [0, 0, 0, 0], [1, 0, 0, 1]],
+        sorted_neg=[[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0]],
+        row_signs=[1, 0, -1],
+    )
+    result = run_probe(Spec(device="cpu", sizes=(4, 3, 3)))
+    layer = result.layers[0]
+    fields = {name: getattr(layer, name) for name in LayerResult.__dataclass_fields__}
+    return LayerResult(**{**fields, "index": 2, "sign_map": sign_map, **changes})
+
+
+def map_lines(text: str) -> list[str]:
+    return text.split("\n")[1:4]
+
+
+def test_drawing_a_hand_made_map_one_cell_per_block():
+    layer = hand_made_layer()
+    text = draw_sign_map(layer, 6, 5).plain  # title, 3 map lines, 1 legend line
+    plus, minus, zero = GLYPHS["+"], GLYPHS["-"], GLYPHS["zero"]
+    assert map_lines(text) == [
+        "+ " + plus * 4,
+        "· " + plus + minus + zero + plus,
+        "- " + minus * 4,
+    ]
+    text = draw_sign_map(layer, 6, 5, sorted_rows=True).plain
+    assert map_lines(text) == [
+        "+ " + plus * 4,
+        "- " + minus * 4,
+        "· " + plus + minus + zero + plus,
+    ]
+
+
+def test_drawing_sums_blocks_into_cells_and_stretches_to_fill():
+    layer = hand_made_layer()
+    small = grid(layer.sign_map, 2, 1)
+    assert small.pos == [[3, 3]] and small.neg == [[3, 2]]
+    assert small.kinds == [["mixed", "mixed"]] and small.lines == [(0, 3)]
+    assert small.inputs_per_cell == 2
+    big = grid(layer.sign_map, 8, 6)
+    assert big.kinds[0] == ["+"] * 8
+    assert big.kinds[2] == ["+", "+", "-", "-", "zero", "zero", "+", "+"]
+    assert big.kinds[2] == big.kinds[3] and big.lines[2] == big.lines[3] == (1, 2)
+    # Three block rows in two lines: two blocks, then the one left, never a line that
+    # covers fewer only to even out the sizes.
+    assert grid(layer.sign_map, 4, 2).lines == [(0, 2), (2, 3)]
+
+
+def test_title_and_legend_say_what_is_shown():
+    layer = hand_made_layer()
+    coherence = layer.weight_grad.row_coherence
+    text = draw_sign_map(layer, 100, 12, position="/3", hint="[ ] layer").plain
+    title, *_, legend1, legend2 = text.split("\n")
+    assert title.startswith("layer 2/3 dL/dW signs (3x4), rows in neuron order")
+    assert title.endswith(f"row coherence {100 * coherence:.1f}%")
+    assert "sorted" in draw_sign_map(layer, 100, 12, sorted_rows=True).plain.split("\n")[0]
+    assert f"{GLYPHS['+']} +  {GLYPHS['-']} -  {GLYPHS['mixed']} both" in legend1
+    assert "left: +-± neurons one-signed, · mixed" in legend1 and "[ ] layer" in legend1
+    assert "neurons: 1 all +, 1 all -, 1 mixed/0" in legend2
+    assert "cell: 1 neuron x 1 input" in legend2
+    narrow = draw_sign_map(layer, 30, 12).plain.split("\n")
+    assert all(len(line) <= 30 for line in narrow)
+
+
+def test_glyphs_read_without_colour():
+    assert len(set(GLYPHS.values())) == 4
+
+
+# -- the view --------------------------------------------------------------------------
+
+
+def rendered(app) -> str:
+    return app.screen.query_one(SignMapView).render().plain
+
+
+async def test_keys_show_the_map_pick_the_layer_and_sort():
+    app = make_app(preset("seed-v2.0").replace(device="cpu"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("r")  # from a fresh start: no tab, no escape
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        view = app.screen.query_one(SignMapView)
+        assert not view.display
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.screen.view == "map"
+        assert view.display and not app.screen.query_one(HistogramGrid).display
+        assert "sign map" in str(app.screen.query_one(StatusLine).render())
+        # Sorted at the start: one-signed rows of each sign together, the lesson first.
+        assert view.sorted_rows
+        assert rendered(app).startswith("layer 1/4 dL/dW signs (100x100), rows sorted")
+        await pilot.press("o")
+        await pilot.pause()
+        assert not view.sorted_rows
+        assert rendered(app).startswith("layer 1/4 dL/dW signs (100x100), rows in neuron")
+
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        layer = app.result.layers[1]
+        assert view.layer_index == 1 and view.shown_layer is layer
+        text = rendered(app)
+        size = view.size
+        assert text == draw_sign_map(layer, size.width, size.height, position="/4", hint=HINT).plain
+        title, *lines = text.split("\n")
+        assert (
+            title == "layer 2/4 dL/dW signs (100x100), rows in neuron order, row coherence 100.0%"
+        )
+        shown = grid(layer.sign_map, size.width - 2, size.height - 3)
+        map_text = lines[: len(shown.lines)]
+        assert [line[2:] for line in map_text] == [
+            "".join(GLYPHS[k] for k in kinds) for kinds in shown.kinds
+        ]
+        assert all(line[0] in "+-±" for line in map_text)  # every neuron one-signed
+
+        await pilot.press("o")
+        await pilot.pause()
+        assert view.sorted_rows
+        title, *lines = rendered(app).split("\n")
+        assert "rows sorted" in title
+        assert lines[0] == "+ " + GLYPHS["+"] * (size.width - 2)
+        last = len(grid(layer.sign_map, size.width - 2, size.height - 3).lines) - 1
+        assert lines[last] == "- " + GLYPHS["-"] * (size.width - 2)
+
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await pilot.pause()
+        assert view.layer_index == 3  # wraps around
+        assert rendered(app).startswith("layer 4/4")
+        assert set("".join(line[2:] for line in rendered(app).split("\n")[1:10])) == {
+            GLYPHS["+"]
+        }  # the last layer: all +
+
+        await pilot.press("w")
+        await pilot.pause()
+        assert not view.display and app.screen.query_one(HistogramGrid).display
+        await pilot.press("v", "v", "v", "v")
+        await pilot.pause()
+        assert app.screen.view == "map" and VIEWS[-1] == "map"
+        assert view.layer_index == 3 and view.sorted_rows  # kept while away
+
+
+async def test_the_map_before_a_run_and_after_a_smaller_network():
+    app = make_app(preset("seed-v2.0").replace(device="cpu"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        assert "press r" in rendered(app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert rendered(app).startswith("layer 1/4")  # no result then: nothing to step
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert rendered(app).startswith("layer 4/4")
+        app.screen.pane.set_field("sizes", "100,10,10")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert rendered(app).startswith("layer 2/2")
