@@ -87,14 +87,13 @@ def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = Tr
     norms = [layer.weight_grad.norm for layer in layers]
     measured = [n for n in norms if n is not None and math.isfinite(n) and n > 0]
     positions = list(range(len(layers)))
-    ticks = spaced_ticks(len(layers), width, label_width=len(str(len(layers))))
-    plt.xticks(ticks, [str(layers[t].index) for t in ticks])
     plt.xlabel("layer")
     if not measured:
         plt.xlim(-0.5, len(layers) - 0.5)
         plt.ylim(0, 1)
         plt.yticks([], [])
         plt.text("every gradient is 0 (or not finite)", 0, 0.5)
+        _layer_ticks(plt, layers, width)
         return
     if log:
         # Bars rise from one decade below the smallest norm; ticks at whole decades.
@@ -112,6 +111,12 @@ def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = Tr
     else:
         plt.bar(positions, [n if n in measured else 0.0 for n in norms], marker="sd")
         plt.ylim(0, max(measured) * 1.05)
+    _layer_ticks(plt, layers, width)  # after the bars, which set ticks of their own
+
+
+def _layer_ticks(plt: Any, layers: list[LayerResult], width: int) -> None:
+    ticks = spaced_ticks(len(layers), width, label_width=len(str(len(layers))))
+    plt.xticks(ticks, [str(layers[t].index) for t in ticks])
 
 
 def _bin_value(hist: Histogram, position: float) -> float:

@@ -120,7 +120,7 @@ def _flat_units(layer: LayerResult) -> Cell:
 
 
 def _step(layer: LayerResult) -> Cell:
-    return Cell(number(layer.grad_to_weight))
+    return Cell(number(layer.grad_to_weight) if _finite(layer.weight_grad) else "-")
 
 
 def _weight(layer: LayerResult) -> TensorStats:

@@ -486,12 +486,6 @@ def bar_heights(monitor) -> list[float]:
     return [max(y) for y in monitor.y]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: draw_flow sets the layer-number x ticks before plt.bar, whose "
-    "reset_ticks replaces them with the positions 0..n-1: the chart labels layer 1 as 0 "
-    "(since 89a1d28)",
-)
 def test_flow_chart_labels_the_layers_from_1():
     result = real_run_probe(preset("seed-v2.0").replace(device="cpu"))
     fig = plotext_figure()
@@ -571,11 +565,6 @@ async def test_a_layer_of_only_nan_shows_no_figure_for_its_units(view):
             assert row[header] == "-"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: |g|/|w| of a layer whose weight gradient is only NaN/Inf shows '0' "
-    "(the norm of no finite entry, 0, over |w|), not '-': table._step lacks the _finite check",
-)
 @pytest.mark.parametrize("view", ["weight", "flow"])
 async def test_a_layer_of_only_nan_shows_no_step_size(view):
     result, headers, rows = await _nan_layer_rows(view)
