@@ -31,6 +31,8 @@ SCREENS = [
     ("seed-v2.0-80x24-run", "seed-v2.0", (80, 24), ["escape", "r", "c"]),
     ("gradient-flow", "seed-v2.0", (120, 40), ["escape", "r", "f"]),
     ("activations", "seed-v2.0", (120, 40), ["escape", "r", "a"]),
+    ("sign-map", "seed-v2.0", (120, 40), ["r", "m", "right_square_bracket"]),
+    ("sign-map-tanh", "seed-v3.0", (120, 40), ["r", "m", "right_square_bracket"]),
     ("help", "seed-v2.0", (100, 40), ["escape", "question_mark"]),
     (
         "compare-sigmoid-tanh",
