@@ -293,3 +293,15 @@ async def test_rapid_runs_never_hold_two_probes_at_once(monkeypatch):
         await pilot.pause()
         assert most == 1
         assert calls and app.result is not None
+
+
+async def test_the_preset_list_loads_the_preset_into_the_form_and_the_header():
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one("#field-preset", Select).value = "seed-v3.0"
+        await pilot.pause()
+        await pilot.pause()
+        assert app.spec == preset("seed-v3.0").replace(device="cpu")
+        assert app.screen.sub_title.startswith("100,100,100,100,100 tanh")
+        await run_and_wait(pilot, "r")
+        assert app.result.spec == app.spec and not app.screen.has_class("-stale")

@@ -178,7 +178,10 @@ class FieldForm(Vertical):
         self.errors = errors
         for name, row in self.rows().items():
             row.show_error(errors.get(name))
-        self.post_message(self.Changed(self, value, errors))
+        # Posted from the form's own turn: a message built while an ancestor handles one
+        # (the config pane loading a preset) would count that ancestor as its sender,
+        # and Textual stops a message at its sender; the screen would never hear of it.
+        self.call_next(lambda: self.post_message(self.Changed(self, value, errors)))
         return value
 
     @on(Input.Changed)
