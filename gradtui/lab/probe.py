@@ -11,7 +11,10 @@ from gradtui.lab import kernels, stats
 from gradtui.lab.device import check_fits, resolve_device
 from gradtui.lab.model import MLP, build_model, compute_loss, draw_input, draw_target
 from gradtui.result import LayerResult, ProbeResult
-from gradtui.spec import RELU_LIKE, SATURATING, Spec
+from gradtui.spec import RELU_LIKE, Spec
+
+SATURATION_RANGES = {"sigmoid": (0.03, 0.97), "tanh": (-0.97, 0.97)}
+"""Outputs below lo or above hi count as saturated (flat regions of the activation)."""
 
 
 class Cancelled(Exception):
@@ -79,11 +82,12 @@ def measure(
             stats.summarize(
                 output,
                 spec.bins,
-                saturation=activation if activation in SATURATING else None,
+                saturation=SATURATION_RANGES.get(activation),
                 dead=activation in RELU_LIKE,
             )
         )
         weight_norms.append(stats.norm(linear.weight))
+    stats_path, stats_note = stats.measured_by(summaries)
     figures, extras = stats.collect(summaries, [loss.detach(), *weight_norms])
     loss_value, norms = extras[0], extras[1:]
 
@@ -113,6 +117,8 @@ def measure(
         loss=finite_loss,
         layers=layers,
         warnings=_warnings(finite_loss, layers),
+        stats_path=stats_path,
+        stats_note=stats_note,
     )
 
 
