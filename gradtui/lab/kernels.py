@@ -206,7 +206,7 @@ def status() -> str:
     """Why the kernels serve or not, in words, for the result's `stats_note`."""
     if not enabled():
         return "numba kernels disabled (GRADTUI_NO_NUMBA)"
-    if _state["kernels"] is not None:
+    if ready() is not None:
         return note() or "numba kernels"
     if _state["error"] is not None:
         return f"numba kernels unavailable ({failure()})"

@@ -359,7 +359,9 @@ def _summarize_eager(
         scalars[_MIN], scalars[_MAX] = math.inf, -math.inf
         scalars[_S:_PIVOT_S] = torch.tensor([params[2], params[3], params[4], params[0], params[1]])
         counts = torch.zeros(bins, dtype=torch.int64)
-        return Summary(scalars.to(device), counts.to(device), rows, bool(saturation), dead, note=note)
+        return Summary(
+            scalars.to(device), counts.to(device), rows, bool(saturation), dead, note=note
+        )
 
     size = _chunk_size(device)
     inf = math.inf
