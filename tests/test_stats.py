@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from reference import assert_matches, reference_stats
 
 from gradtui.lab import kernels
-from gradtui.lab.stats import CHUNK_ELEMENTS, _binning_t, binning, collect, norm, summarize
+from gradtui.lab.stats import (
+    CHUNK_ELEMENTS,
+    _binning_t,
+    bin_edges_of,
+    binning,
+    collect,
+    norm,
+    summarize,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -376,6 +384,35 @@ def test_host_and_device_choose_the_same_bins_bit_for_bit():
             t = torch.tensor
             device = _binning_t(t(lo, dtype=torch.float64), t(hi, dtype=torch.float64), bins)
             assert [float(v) for v in device] == list(host), (lo, hi, bins)
+
+
+def edge_cases() -> list[tuple[float, float, int]]:
+    rng = np.random.default_rng(9)
+    cases = [(lo, hi, bins) for lo, hi in RANGES for bins in (2, 7, 50, 1000)]
+    for _ in range(200):
+        a, b = sorted(rng.standard_normal(2) * 10.0 ** rng.integers(-320, 308, size=2))
+        cases.append((float(a), float(b), int(rng.integers(2, 200))))
+    return cases
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["inverted", "bisected"])
+def test_each_edge_is_the_first_float_the_chain_puts_in_its_bin(fast, monkeypatch):
+    """The definition, checked one Python float at a time; `bisected` switches off the
+    fast inversion so that the bisection fallback finds every edge."""
+    from gradtui.lab import stats
+
+    if not fast:
+        monkeypatch.setattr(stats, "_settle", lambda holds, x, steps=4: np.zeros_like(x))
+    cases = edge_cases()
+    params = [(*binning(lo, hi, bins), bins) for lo, hi, bins in cases]
+    for (left, right, s, left_s, scale, bins), edges in zip(params, bin_edges_of(params)):
+
+        def index(x, s=s, left_s=left_s, scale=scale, bins=bins):
+            return min(max(math.trunc((x * s - left_s) * scale), 0), bins - 1)
+
+        assert len(edges) == bins + 1 and edges[0] == left and edges[-1] == right
+        for i, edge in enumerate(edges[1:-1], start=1):
+            assert index(edge) >= i > index(math.nextafter(edge, -math.inf)), (left, right, i)
 
 
 def test_constant_tensors_follow_numpys_convention_and_widen_where_half_vanishes():

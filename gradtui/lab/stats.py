@@ -204,14 +204,14 @@ def bin_edges(
 
 
 def bin_edges_of(params: list[tuple[float, float, float, float, float, int]]) -> list[list[float]]:
-    """The edges of histograms given by (left, right, s, left_s, scale, bins).
+    """The edges of histograms given by (left, right, s, left_s, scale, bins), all at once.
 
     Interior edge i is the smallest float64 x that the chain
     trunc((x * s - left_s) * scale), clamped to [0, bins - 1], puts in bin i or above: so
-    x is in bin i exactly when edges[i] <= x < edges[i + 1]. It is found by bisection on
-    the float64 line (ordered as integers), every edge of every histogram at once: at most
-    64 vectorised steps, exact wherever the chain's rounding puts the threshold (an ulp
-    from the evenly spaced value, or anywhere within a range a few ulps wide).
+    x is in bin i exactly when edges[i] <= x < edges[i + 1]. The chain is inverted one
+    operation at a time (each inverse lands within an ulp or two, then settles by a short
+    walk); every edge is then checked against the whole chain, and any that is not exact
+    (underflow of x * s, ranges a few ulps wide) is bisected on the float64 line.
     """
     table = np.array([p[:5] for p in params], dtype=np.float64).reshape(-1, 5)
     inner = np.array([p[5] - 1 for p in params], dtype=np.int64)
@@ -219,21 +219,22 @@ def bin_edges_of(params: list[tuple[float, float, float, float, float, int]]) ->
     left, right, s, left_s, scale = np.repeat(table, inner, axis=0).T
     top = np.repeat(inner.astype(np.float64), inner)
 
-    def index(x: np.ndarray) -> np.ndarray:
-        return np.clip(np.trunc((x * s - left_s) * scale), 0.0, top)
+    def index(x: np.ndarray, lanes=slice(None)) -> np.ndarray:
+        t = (x * s[lanes] - left_s[lanes]) * scale[lanes]
+        return np.clip(np.trunc(t), 0.0, top[lanes])
 
-    # Invariant: index(low) < target <= index(high); index(left) is 0, index(right) top.
     with np.errstate(all="ignore"):
-        low, high = _keys(left), _keys(right)
-        while True:
-            open_ = low + 1 < high
-            if not open_.any():
-                break
-            middle = (low >> 1) + (high >> 1) + (low & high & 1)  # no overflow
-            reached = index(_floats(middle)) >= target
-            high = np.where(open_ & reached, middle, high)
-            low = np.where(open_ & ~reached, middle, low)
-    interior = (_floats(high) + 0.0).tolist()  # + 0.0: -0.0 reads as 0.0
+        # Smallest d with d * scale >= i; smallest y with y - left_s >= d (y - left_s
+        # rounds up to d from the midpoint below d); x = y / s.
+        d = _settle(lambda d: d * scale >= target, target / scale)
+        y = (left_s + d) - (d - np.nextafter(d, -np.inf)) / 2
+        y = _settle(lambda y: y - left_s >= d, y)
+        x = _settle(lambda x: index(x) >= target, np.clip(y / s, left, right))
+        exact = (index(x) >= target) & (index(np.nextafter(x, -np.inf)) < target)
+        if not exact.all():
+            wrong = np.flatnonzero(~exact)
+            x[wrong] = _bisect(lambda v: index(v, wrong), target[wrong], left[wrong], right[wrong])
+    interior = (x + 0.0).tolist()  # + 0.0: a -0.0 edge reads as 0.0
     edges, offset = [], 0
     for (lo_edge, hi_edge, *_), n in zip(params, inner.tolist()):
         edges.append([lo_edge, *interior[offset : offset + n], hi_edge])
@@ -241,18 +242,49 @@ def bin_edges_of(params: list[tuple[float, float, float, float, float, int]]) ->
     return edges
 
 
-_MAGNITUDE = np.int64(2**63 - 1)
-_SIGN = np.int64(-(2**63))
+def _settle(holds, x: np.ndarray, steps: int = 4) -> np.ndarray:
+    """Walk each x down while `holds` (monotone in x) still holds one float below, then up
+    until it holds: the smallest such float, if it was within `steps` floats."""
+    for _ in range(steps):
+        below = np.nextafter(x, -np.inf)
+        down = holds(below)
+        if not down.any():
+            break
+        x = np.where(down, below, x)
+    for _ in range(steps):
+        up = ~holds(x)
+        if not up.any():
+            break
+        x = np.where(up, np.nextafter(x, np.inf), x)
+    return x
+
+
+def _bisect(index, target: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Smallest float64 x in (left, right] with index(x) >= target, by bisection on the
+    ordered integer keys of the float64 values: at most 64 steps."""
+    # Invariant: index(low) < target <= index(high); index(left) is 0, index(right) top.
+    # Lanes already closed (high == low + 1) stay put, so the loop checks only now and then.
+    low, high = _keys(left), _keys(right)
+    while (high - low > 1).any():
+        for _ in range(8):
+            middle = low + (high - low) // 2
+            reached = index(_floats(middle)) >= target
+            high = np.where(reached, middle, high)
+            low = np.where(reached, low, middle)
+    return _floats(high)
+
+
+_TOP_BIT = np.uint64(2**63)
 
 
 def _keys(x: np.ndarray) -> np.ndarray:
-    """Integers in the order of the float64 values (-0.0 and 0.0 share 0)."""
-    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
-    return np.where(bits >= 0, bits, -(bits & _MAGNITUDE))
+    """Unsigned integers in the order of the float64 values (-0.0 just below 0.0)."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
+    return np.where(bits < _TOP_BIT, bits | _TOP_BIT, ~bits)
 
 
 def _floats(keys: np.ndarray) -> np.ndarray:
-    return np.where(keys >= 0, keys, (-keys) | _SIGN).astype(np.int64).view(np.float64)
+    return np.where(keys >= _TOP_BIT, keys ^ _TOP_BIT, ~keys).view(np.float64)
 
 
 # -- the fused CPU path ----------------------------------------------------------------
@@ -347,7 +379,7 @@ def _summarize_eager(
     Pass 1 takes the finite range (and, per row, the finite extremes that decide row
     coherence) from two masked copies of each chunk; pass 2 converts each chunk to float64
     once and takes the signs, the bin chain and the shifted moments from it. Non-finite
-    entries get marker bins (-inf, +inf, NaN) in the same bincount, which also counts them.
+    entries get marker bins (NaN, +inf, -inf) in the same bincount, which also counts them.
     """
     device = x.device
     f64 = torch.float64
@@ -383,14 +415,10 @@ def _summarize_eager(
     else:
         coherent = nonzero_rows = torch.zeros((), dtype=torch.int64, device=device)
     left, right, s, left_s, scale = _binning_t(lo, hi, bins)
-    pivot_s = torch.where(lo.isfinite(), lo * s, left_s)
-    # d - pivot_shift is x * s - pivot_s for moments: 0 where lo == hi, whatever the
-    # rounding of d (whose left edge is then lo - 0.5), and d itself otherwise.
-    pivot_shift = pivot_s - left_s
 
     # Pass 2: signs, the bin chain, shifted moments.
     sat_lo, sat_hi = _exact_bounds(saturation, x.dtype) if saturation else (0.0, 0.0)
-    counts = torch.zeros(bins + 3, dtype=torch.int64, device=device)
+    counts = torch.zeros(bins + 4, dtype=torch.int64, device=device)
     sign_sums, sign_counts, shifted, squares, saturated = [], [], [], [], []
     for chunk in x.reshape(-1).split(size):
         if chunk.dtype not in (torch.float32, f64):
@@ -401,14 +429,16 @@ def _summarize_eager(
         if saturation:
             saturated.append(torch.count_nonzero((chunk < sat_lo) | (chunk > sat_hi)))
         d = chunk.to(f64, copy=True).mul_(s).sub_(left_s)
-        t = d * scale
-        t.nan_to_num_(nan=-1.0, posinf=-2.0, neginf=-3.0).clamp_(max=bins - 1)
-        counts += torch.bincount(t.to(torch.int32).add_(3), minlength=bins + 3)
-        d.sub_(pivot_shift).nan_to_num_(0.0, 0.0, 0.0)
+        # Finite t lies in [0, bins + 1): its trunc is the bin, bins meaning the clamp to
+        # bins - 1 (done on the counts below). NaN, +Inf and -Inf get marker bins.
+        t = (d * scale).nan_to_num_(nan=bins + 1, posinf=bins + 2, neginf=bins + 3)
+        counts += torch.bincount(t.to(torch.int32), minlength=bins + 4)
+        d.nan_to_num_(0.0, 0.0, 0.0)
         shifted.append(d.sum())
         squares.append(torch.dot(d, d))
 
-    neg_inf, pos_inf, nan = counts[0], counts[1], counts[2]
+    nan, pos_inf, neg_inf = counts[bins + 1], counts[bins + 2], counts[bins + 3]
+    counts = torch.cat([counts[: bins - 1], counts[bins - 1 : bins + 1].sum(0, keepdim=True)])
     sign_sum = torch.stack(sign_sums).to(f64).sum()
     sign_count = torch.stack(sign_counts).to(f64).sum()
     if saturation:
@@ -434,10 +464,10 @@ def _summarize_eager(
             scale,
             left,
             right,
-            pivot_s,
+            left_s,  # the pivot: lo * s unless lo == hi, which _finish answers alone
         ]
     )
-    return Summary(scalars, counts[3:], rows, saturation is not None, dead, EAGER, note)
+    return Summary(scalars, counts, rows, saturation is not None, dead, EAGER, note)
 
 
 def _exact_bounds(saturation: tuple[float, float], dtype: torch.dtype) -> tuple[float, float]:
@@ -476,8 +506,9 @@ def norm(x: Tensor) -> Tensor:
     if x.numel() == 0:
         return torch.zeros((), dtype=torch.float64, device=x.device)
     chunks = x.reshape(-1).split(_chunk_size(x.device))
-    largest = torch.stack([torch.linalg.vector_norm(c, ord=math.inf) for c in chunks]).amax()
-    s = _power_of_two_t(largest.to(torch.float64).nan_to_num(0.0))
+    extremes = torch.stack([torch.stack(torch.aminmax(c)) for c in chunks])  # NaN propagates
+    largest = torch.maximum(-extremes[:, 0].amin(), extremes[:, 1].amax()).to(torch.float64)
+    s = _power_of_two_t(largest.nan_to_num(0.0))
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for chunk in chunks:
         values = chunk.to(torch.float64, copy=True).mul_(s)
@@ -528,7 +559,11 @@ def _finish(v: list[float], counts: list[int], edges: list[float], summary: Summ
     mean = std = None
     # No finite entry: no norm either (NaN, written as null), unless there is no entry.
     norm_value = 0.0 if numel == 0 else math.nan
-    if finite:
+    if finite and v[_MIN] == v[_MAX]:  # every finite entry is the same number
+        mean = v[_MIN]
+        std = 0.0 if finite > 1 else None
+        norm_value = abs(mean) * math.sqrt(finite)
+    elif finite:
         shifted_mean = v[_SHIFTED] / finite
         mean_s = pivot_s + shifted_mean
         m2 = max(0.0, v[_SQUARES] - v[_SHIFTED] * shifted_mean)
