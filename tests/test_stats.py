@@ -495,3 +495,20 @@ def test_norm_is_exact_at_any_magnitude(magnitude):
     x = x * magnitude
     _, (value,) = collect([], [norm(x)])
     assert math.isclose(value, exact_figures(x.tolist())["norm"], rel_tol=1e-12)
+
+
+def test_accelerator_counting_by_histc_is_exact(monkeypatch):
+    """On CUDA the eager path counts with histc (bincount would synchronise): forced here
+    on the CPU, it must give the very counts of the CPU's bincount and of the rule."""
+    from gradtui.lab import stats
+
+    rng = np.random.default_rng(11)
+    values = [*rng.standard_normal(5000).tolist(), -3.0, 3.0, 0.0, math.nan, math.inf]
+    x = torch.tensor(values, dtype=torch.float64).reshape(5, -1)
+    monkeypatch.setattr(kernels, "ready", lambda: None)
+    by_bincount = stats_of(x, 6, rows=True)
+    monkeypatch.setattr(stats, "_counts_by_histc", lambda device: True)
+    got = stats_of(x, 6, rows=True)
+    assert got.hist == by_bincount.hist
+    assert got.hist.counts == rule_counts(values, got.hist.edges)
+    assert got.nonfinite == 2 and (got.pos, got.neg) == (by_bincount.pos, by_bincount.neg)

@@ -432,7 +432,7 @@ def _summarize_eager(
         # Finite t lies in [0, bins + 1): its trunc is the bin, bins meaning the clamp to
         # bins - 1 (done on the counts below). NaN, +Inf and -Inf get marker bins.
         t = (d * scale).nan_to_num_(nan=bins + 1, posinf=bins + 2, neginf=bins + 3)
-        counts += torch.bincount(t.to(torch.int32), minlength=bins + 4)
+        counts += _count(t, bins + 4)
         d.nan_to_num_(0.0, 0.0, 0.0)
         shifted.append(d.sum())
         squares.append(torch.dot(d, d))
@@ -468,6 +468,20 @@ def _summarize_eager(
         ]
     )
     return Summary(scalars, counts, rows, saturation is not None, dead, EAGER, note)
+
+
+def _count(t: Tensor, n: int) -> Tensor:
+    """int64 counts of trunc(t) for t in [0, n): bincount on the CPU; elsewhere histc of
+    trunc(t) over [0, n] (exact: integer t lands in bin t), since bincount reads its
+    maximum back to the host on CUDA, a synchronisation per chunk. A chunk holds at most
+    2^24 entries, so histc's float32 counts stay exact."""
+    if not _counts_by_histc(t.device):
+        return torch.bincount(t.to(torch.int32), minlength=n)
+    return torch.histc(t.trunc_(), bins=n, min=0, max=n).to(torch.int64)
+
+
+def _counts_by_histc(device: torch.device) -> bool:
+    return device.type != "cpu"
 
 
 def _exact_bounds(saturation: tuple[float, float], dtype: torch.dtype) -> tuple[float, float]:
