@@ -11,8 +11,10 @@ Two paths give the same figures (the tests hold both to float64 and exact refere
   ops over a few large chunks, two reads, with no host synchronisation.
 
 Exactness (each point was measured to fail in the obvious implementation):
-- counts are integers (int64 bincount or kernel counters), never `histc`, whose float32
-  bins stop counting at 2^24 and whose half/bfloat16 bins stop far earlier;
+- counts are integers (kernel counters, int64 bincount, or on accelerators histc of
+  integer bin coordinates over chunks below 2^24 entries, where its float32 counts are
+  exact), never `histc` of raw values, whose bins follow its own rounding and stop
+  counting at 2^24 (half/bfloat16 far earlier);
 - one binning rule on both paths, numpy's: bin i holds edges[i] <= x < edges[i + 1], the
   last bin closed, for the very float64 edges reported. The bin of x is the IEEE chain
   trunc((x * s - left_s) * scale), clamped, evaluated identically by the kernel, by torch
@@ -20,10 +22,10 @@ Exactness (each point was measured to fail in the obvious implementation):
   puts there. An edge is thus within a few ulps of numpy's linspace edge, and an entry
   on an edge is counted by the rule, never by rounding luck;
 - everything is computed in a scaled form: s is the power of two that brings the largest
-  magnitude of the range near 1, so ranges of 1e-310 (denormals) or of -1e308..1e308
+  magnitude of the data near 1, so ranges of 1e-310 (denormals) or of -1e308..1e308
   (wider than the largest float64) give finite bins, moments and norms; scaling by a
   power of two is exact;
-- sums and squares accumulate in float64, deviations from the left edge (never
+- sums and squares accumulate in float64, of deviations from the minimum (never
   E[x^2] - E[x]^2, which loses every digit when |mean| >> std, as after a sigmoid);
 - NaN/Inf are counted once and masked out of every other figure;
 - min == max, empty tensors and single entries have their own well-defined answers.
@@ -379,7 +381,7 @@ def _summarize_eager(
     Pass 1 takes the finite range (and, per row, the finite extremes that decide row
     coherence) from two masked copies of each chunk; pass 2 converts each chunk to float64
     once and takes the signs, the bin chain and the shifted moments from it. Non-finite
-    entries get marker bins (NaN, +inf, -inf) in the same bincount, which also counts them.
+    entries get marker bins (NaN, +inf, -inf) in the same count, which also counts them.
     """
     device = x.device
     f64 = torch.float64
