@@ -512,3 +512,12 @@ def test_accelerator_counting_by_histc_is_exact(monkeypatch):
     assert got.hist == by_bincount.hist
     assert got.hist.counts == rule_counts(values, got.hist.edges)
     assert got.nonfinite == 2 and (got.pos, got.neg) == (by_bincount.pos, by_bincount.neg)
+
+
+def test_rows_longer_than_a_chunk():
+    x = torch.randn(3, CHUNK_ELEMENTS + 7, generator=torch.Generator().manual_seed(12))
+    x[1] = x[1].abs()  # one coherent row
+    x[2, 5] = math.nan
+    got = stats_of(x, 9, rows=True)
+    assert got.row_coherence == 1 / 3 and got.nonfinite == 1
+    assert_matches(got, reference_stats(x.numpy(), 9, rows=True))

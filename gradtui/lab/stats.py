@@ -399,16 +399,24 @@ def _summarize_eager(
 
     size = _chunk_size(device)
     inf = math.inf
-    # Pass 1: finite minimum and maximum, per row where rows are measured.
+    # Pass 1: finite minimum and maximum, per row where rows are measured (rows of
+    # `matrix`; otherwise, blocks of one long row).
     if rows:
         matrix = x.reshape(x.shape[0], -1)
         blocks = matrix.split(max(1, size // matrix.shape[1]), dim=0)
-        low = torch.cat([torch.nan_to_num(b, inf, inf, inf).amin(dim=1) for b in blocks])
-        high = torch.cat([torch.nan_to_num(b, -inf, -inf, -inf).amax(dim=1) for b in blocks])
     else:
-        blocks = x.reshape(-1).split(size)
-        low = torch.stack([torch.nan_to_num(b, inf, inf, inf).amin() for b in blocks])
-        high = torch.stack([torch.nan_to_num(b, -inf, -inf, -inf).amax() for b in blocks])
+        blocks = x.reshape(1, -1).split(size, dim=1)
+    # Temporaries are allocated once per tensor and reused by every chunk: fresh large
+    # allocations come back from the OS each time and cost a page fault per 4 KB.
+    work = x.dtype if x.dtype in (torch.float32, f64) else torch.float32
+    masked = torch.empty(max(min(size, numel), blocks[0].numel()), dtype=work, device=device)
+    lows, highs = [], []
+    for block in blocks:
+        block = block.to(work)  # half and bfloat16 only: a no-op otherwise
+        out = masked[: block.numel()].view(block.shape)
+        lows.append(torch.nan_to_num(block, inf, inf, inf, out=out).amin(dim=1))
+        highs.append(torch.nan_to_num(block, -inf, -inf, -inf, out=out).amax(dim=1))
+    low, high = torch.cat(lows), torch.cat(highs)
     lo, hi = low.min().to(f64), high.max().to(f64)
     if rows:  # A row holds a positive (negative) entry iff its finite maximum is > 0 (< 0).
         has_pos, has_neg = high > 0, low < 0
@@ -422,19 +430,23 @@ def _summarize_eager(
     sat_lo, sat_hi = _exact_bounds(saturation, x.dtype) if saturation else (0.0, 0.0)
     counts = torch.zeros(bins + 4, dtype=torch.int64, device=device)
     sign_sums, sign_counts, shifted, squares, saturated = [], [], [], [], []
+    d_buf, t_buf = (torch.empty(min(size, numel), dtype=f64, device=device) for _ in range(2))
+    index_buf = torch.empty(min(size, numel), dtype=torch.int32, device=device)
     for chunk in x.reshape(-1).split(size):
-        if chunk.dtype not in (torch.float32, f64):
-            chunk = chunk.float()
-        sign = torch.sign(chunk)  # sign(NaN) is 0; +-Inf are taken out below
+        n = chunk.numel()
+        if chunk.dtype != work:
+            chunk = chunk.to(work)
+        sign = torch.sign(chunk, out=masked[:n])  # sign(NaN) is 0; +-Inf are taken out below
         sign_sums.append(sign.sum())  # integers below 2^24: exact even in float32
         sign_counts.append(torch.dot(sign, sign))
         if saturation:
             saturated.append(torch.count_nonzero((chunk < sat_lo) | (chunk > sat_hi)))
-        d = chunk.to(f64, copy=True).mul_(s).sub_(left_s)
+        d = d_buf[:n].copy_(chunk).mul_(s).sub_(left_s)
         # Finite t lies in [0, bins + 1): its trunc is the bin, bins meaning the clamp to
         # bins - 1 (done on the counts below). NaN, +Inf and -Inf get marker bins.
-        t = (d * scale).nan_to_num_(nan=bins + 1, posinf=bins + 2, neginf=bins + 3)
-        counts += _count(t, bins + 4)
+        t = torch.mul(d, scale, out=t_buf[:n])
+        t.nan_to_num_(nan=bins + 1, posinf=bins + 2, neginf=bins + 3)
+        counts += _count(t, bins + 4, index_buf[:n])
         d.nan_to_num_(0.0, 0.0, 0.0)
         shifted.append(d.sum())
         squares.append(torch.dot(d, d))
@@ -472,13 +484,13 @@ def _summarize_eager(
     return Summary(scalars, counts, rows, saturation is not None, dead, EAGER, note)
 
 
-def _count(t: Tensor, n: int) -> Tensor:
-    """int64 counts of trunc(t) for t in [0, n): bincount on the CPU; elsewhere histc of
-    trunc(t) over [0, n] (exact: integer t lands in bin t), since bincount reads its
-    maximum back to the host on CUDA, a synchronisation per chunk. A chunk holds at most
-    2^24 entries, so histc's float32 counts stay exact."""
+def _count(t: Tensor, n: int, index: Tensor) -> Tensor:
+    """int64 counts of trunc(t) for t in [0, n): bincount on the CPU (`index` is a buffer
+    for the integers); elsewhere histc of trunc(t) over [0, n] (exact: integer t lands in
+    bin t), since bincount reads its maximum back to the host on CUDA, a synchronisation
+    per chunk. A chunk holds at most 2^24 entries, so histc's float counts stay exact."""
     if not _counts_by_histc(t.device):
-        return torch.bincount(t.to(torch.int32), minlength=n)
+        return torch.bincount(index.copy_(t), minlength=n)  # the copy truncates
     return torch.histc(t.trunc_(), bins=n, min=0, max=n).to(torch.int64)
 
 
@@ -526,8 +538,9 @@ def norm(x: Tensor) -> Tensor:
     largest = torch.maximum(-extremes[:, 0].amin(), extremes[:, 1].amax()).to(torch.float64)
     s = _power_of_two_t(largest.nan_to_num(0.0))
     total = torch.zeros((), dtype=torch.float64, device=x.device)
+    buffer = torch.empty(chunks[0].numel(), dtype=torch.float64, device=x.device)
     for chunk in chunks:
-        values = chunk.to(torch.float64, copy=True).mul_(s)
+        values = buffer[: chunk.numel()].copy_(chunk).mul_(s)
         total += torch.dot(values, values)
     return total.sqrt() / s
 
