@@ -3,8 +3,8 @@
 Eager torch needs one pass over memory per figure (signs, sums, min/max, bin index, the
 bincount...), and on large CPU models those passes cost more than the backward pass
 itself. With these, each tensor is read three times: torch's aminmax (the range, and whether
-any entry is NaN/Inf), a row pass (shifted sums and squares, sign and saturation counts per
-row) and a histogram pass.
+any entry is NaN/Inf), a row pass (shifted sums and squares, sign counts per row) and a
+histogram pass; activations of saturating units once more, for the saturation count.
 
 numba compiles them once (about 3 s, then cached on disk). Nothing ever waits for that:
 `warm_up()` compiles in a background thread and `ready()` answers None until it is done,
@@ -44,9 +44,9 @@ def _compile(cache: bool) -> SimpleNamespace:
     from numba import njit, prange
 
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
-    def row_pass(a, s, pivot, sat_lo, sat_hi, out):  # pragma: no cover - compiled
+    def row_pass(a, s, pivot, out):  # pragma: no cover - compiled
         """Per row, with d = x * s - pivot (s a power of two, pivot the scaled minimum):
-        sum of d, sum of d^2 in float64, count > 0, < 0, and count outside [sat_lo, sat_hi].
+        sum of d, sum of d^2 in float64, count > 0, count < 0.
 
         d >= 0 and x * s is at most 4 in magnitude, so the squares neither overflow nor
         cancel: the variance is exact where E[x^2] - E[x]^2 would lose every digit
@@ -58,7 +58,6 @@ def _compile(cache: bool) -> SimpleNamespace:
             squares = 0.0
             positive = 0
             negative = 0
-            saturated = 0
             for c in range(row.shape[0]):
                 x = row[c]
                 d = np.float64(x) * s - pivot
@@ -66,12 +65,24 @@ def _compile(cache: bool) -> SimpleNamespace:
                 squares += d * d
                 positive += x > 0
                 negative += x < 0
-                saturated += (x < sat_lo) | (x > sat_hi)
             out[r, 0] = shifted
             out[r, 1] = squares
             out[r, 2] = positive
             out[r, 3] = negative
-            out[r, 4] = saturated
+
+    @njit(parallel=True, cache=cache, nogil=True)
+    def outside(a, lo, hi):  # pragma: no cover - compiled
+        """Count of entries x < lo or x > hi (compared in float64, exactly): saturation,
+        for activations only, so the gradients' row pass does not pay for it."""
+        counts = np.zeros(a.shape[0], dtype=np.int64)
+        for r in prange(a.shape[0]):
+            row = a[r]
+            n = 0
+            for c in range(row.shape[0]):
+                x = np.float64(row[c])
+                n += (x < lo) | (x > hi)
+            counts[r] = n
+        return counts.sum()
 
     @njit(parallel=True, cache=cache, nogil=True)
     def hist_pass(a, s, left, scale, bins, blocks):  # pragma: no cover - compiled
@@ -112,31 +123,28 @@ def _compile(cache: bool) -> SimpleNamespace:
 
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
     def square_sum(a, s):  # pragma: no cover - compiled
-        """(sum of (x * s)^2 accumulated in float64, max |x|): the caller rescales with s
-        from max |x| where the squares could overflow or underflow."""
+        """Sum of (x * s)^2, accumulated in float64 (s a power of two: the caller rescales
+        where the squares of x itself would overflow or underflow)."""
         rows, cols = a.shape
         partial = np.zeros(rows)
-        largest = np.zeros(rows)
         for r in prange(rows):
             acc = 0.0
-            top = 0.0
             for c in range(cols):
-                v = np.float64(a[r, c])
-                w = v * s
+                w = np.float64(a[r, c]) * s
                 acc += w * w
-                top = max(top, abs(v))
             partial[r] = acc
-            largest[r] = top
-        return partial.sum(), largest.max()
+        return partial.sum()
 
     # Compile for both float dtypes now, on tiny inputs, so no probe pays for it.
     for dtype in (np.float32, np.float64):
         sample = np.arange(12, dtype=dtype).reshape(3, 4)
-        row_pass(sample, 1.0, 0.0, 0.0, 1.0, np.empty((3, 5)))
+        row_pass(sample, 1.0, 0.0, np.empty((3, 4)))
+        outside(sample, 0.0, 1.0)
         hist_pass(sample, 1.0, 0.0, 0.3, 4, 2)
         square_sum(sample, 1.0)
     return SimpleNamespace(
         row_pass=_serialised(row_pass),
+        outside=_serialised(outside),
         hist_pass=_serialised(hist_pass),
         square_sum=_serialised(square_sum),
     )

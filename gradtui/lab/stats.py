@@ -324,10 +324,10 @@ def _summarize_fused(
     rows = rows and x.dim() >= 2
     numel = array.size
     left, right, s, left_s, scale = binning(lo, hi, bins)
-    sat_lo, sat_hi = saturation if saturation else (-math.inf, math.inf)
-    per_row = np.empty((array.shape[0], 5))
+    per_row = np.empty((array.shape[0], 4))
     pivot_s = lo * s
-    compiled.row_pass(array, s, pivot_s, sat_lo, sat_hi, per_row)
+    compiled.row_pass(array, s, pivot_s, per_row)
+    saturated = compiled.outside(array, *saturation) if saturation else 0
     blocks = max(1, min(array.shape[0], 8))
     counts = compiled.hist_pass(array, s, left_s, scale, bins, blocks)
     positive, negative = per_row[:, 2] > 0, per_row[:, 3] > 0
@@ -343,7 +343,7 @@ def _summarize_fused(
             hi,
             np.count_nonzero(positive ^ negative) if rows else 0,
             np.count_nonzero(positive | negative) if rows else 0,
-            per_row[:, 4].sum(),
+            saturated,
             s,
             left_s,
             scale,
@@ -521,15 +521,17 @@ def _chunk_size(device: torch.device) -> int:
 
 def norm(x: Tensor) -> Tensor:
     """Frobenius norm accumulated in float64, as a 0-d device tensor; scaled by a power of
-    two where the squares would overflow or underflow (|x| beyond 2^+-480)."""
+    two from max |x| where the squares overflow or underflow."""
     x = x.detach()
     if _fused_unavailable(x) is None:
         compiled, array = kernels.ready(), _as_rows(x)
-        total, largest = compiled.square_sum(array, 1.0)
+        total = compiled.square_sum(array, 1.0)
         s = 1.0
-        if math.isfinite(largest) and largest > 0 and not 2.0**-480 < largest < 2.0**480:
-            s = _power_of_two(largest)
-            total, _ = compiled.square_sum(array, s)
+        # Underflowed squares matter only if the total is tiny; overflow shows as inf.
+        if not 2.0**-900 <= total < math.inf:
+            low, high = torch.aminmax(x)
+            s = _power_of_two(max(-float(low), float(high)))
+            total = compiled.square_sum(array, s)
         return torch.tensor(math.sqrt(total) / s, dtype=torch.float64)
     if x.numel() == 0:
         return torch.zeros((), dtype=torch.float64, device=x.device)
