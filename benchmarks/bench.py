@@ -5,8 +5,9 @@
 Prints, for each model, the median time of a plain forward+backward pass, of gradtui's
 statistics (the fused CPU kernels, and the plain torch path), and of the usual ways to
 get histograms of the same tensors (TensorBoard's add_histogram, numpy after
-.cpu().numpy(), W&B-style histc), then every goal with its measured value beside it.
-Ratios come from times taken in this run, on this machine; no figure is hard-coded.
+.cpu().numpy(), W&B-style histc), whether both statistics paths give the same figures,
+then every goal with its measured value beside it. Ratios come from times taken in this
+run, on this machine; no figure is hard-coded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import pty
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +43,8 @@ MODELS = {
     "16x4096 b64": Spec(sizes=(4096,) * 17, batch_size=64, final_activation="none", loss="mse"),
 }
 STATS_GOAL = 0.25
+EAGER_GOALS = {"8x2048 b256": 0.5, "16x4096 b64": 1.0}
+"""The plain torch path (CUDA, and the CPU until the kernels compile), over fwd+bwd."""
 PEER_GOAL = 5.0
 PAINT_GOAL = 0.5
 KEY_GOALS = {"seed-v2.0": 0.100, "16 layers": 0.250}
@@ -79,8 +84,21 @@ class Bench:
             out += [linear.weight.grad, linear.bias.grad, activation.detach()]
         return out
 
-    def gradtui(self) -> None:
-        measure(self.spec, self.model, self.outputs, self.loss.detach(), torch.device("cpu"))
+    def gradtui(self):
+        return measure(self.spec, self.model, self.outputs, self.loss.detach(), torch.device("cpu"))
+
+    def paths_agree(self) -> bool:
+        """Both statistics paths give the same figures on these tensors: counts, edges,
+        signs, extremes, coherence and saturation identical; moments to float64 rounding."""
+        fused = self.gradtui()
+        with eager_path():
+            eager = self.gradtui()
+        assert fused.stats_path == "fused" and eager.stats_path == "torch"
+        return all(
+            same_figures(getattr(a, kind), getattr(b, kind))
+            for a, b in zip(fused.layers, eager.layers)
+            for kind in ("weight_grad", "bias_grad", "activation")
+        )
 
     def numpy(self) -> None:
         for t in self.tensors():
@@ -98,6 +116,30 @@ class Bench:
             writer.add_histogram(f"t{i}", t, 0, bins=50)
 
 
+def same_figures(x, y) -> bool:
+    if x is None or y is None:
+        return x is y
+    exact = ("numel", "pos", "neg", "zero", "nonfinite", "min", "max", "row_coherence")
+    if x.hist != y.hist or any(getattr(x, k) != getattr(y, k) for k in (*exact, "saturated")):
+        return False
+    return all(
+        (getattr(x, k) is None and getattr(y, k) is None)
+        or math.isclose(getattr(x, k), getattr(y, k), rel_tol=1e-9, abs_tol=1e-300)
+        for k in ("mean", "std", "norm")
+    )
+
+
+@contextmanager
+def eager_path():
+    """The plain torch path, as before the kernels compile."""
+    ready = kernels.ready
+    kernels.ready = lambda: None
+    try:
+        yield
+    finally:
+        kernels.ready = ready
+
+
 def bench_stats(repeats: int) -> list[dict]:
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -112,12 +154,9 @@ def bench_stats(repeats: int) -> list[dict]:
         n = repeats if spec.num_layers <= 8 else max(1, repeats - 2)
         row = {"model": name, "fb": median_time(bench.forward_backward, n)}
         row["gradtui"] = median_time(bench.gradtui, n)
-        ready = kernels.ready
-        kernels.ready = lambda: None  # the plain torch path, as before the kernels compile
-        try:
+        with eager_path():
             row["gradtui_eager"] = median_time(bench.gradtui, n)
-        finally:
-            kernels.ready = ready
+        row["paths_agree"] = bench.paths_agree() if kernels.ready() else None
         row["numpy"] = median_time(bench.numpy, n)
         row["histc"] = median_time(bench.histc, n)
         if SummaryWriter is not None:
@@ -202,9 +241,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     return (
         f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
+        f"load average {load} at start"
     )
 
 
@@ -222,7 +263,8 @@ def main() -> int:
     if kernels.ready() is None:
         reason = kernels.failure() or "disabled"
         print(f"note: no fused kernels ({reason}): the eager path is measured twice")
-    print(f"machine: {machine()}\n")
+    where = machine()
+    print(f"machine: {where}\n")
 
     rows = bench_stats(args.repeats)
     header = (
@@ -258,6 +300,19 @@ def main() -> int:
         goals.append(
             (f"1 stats/fwd+bwd, {row['model']}", row["gradtui"] / row["fb"], "<=", STATS_GOAL)
         )
+        if row["model"] in EAGER_GOALS:
+            goals.append(
+                (
+                    f"1 torch path stats/fwd+bwd, {row['model']}",
+                    row["gradtui_eager"] / row["fb"],
+                    "<=",
+                    EAGER_GOALS[row["model"]],
+                )
+            )
+        if row["paths_agree"] is not None:
+            goals.append(
+                (f"1 fused == torch figures, {row['model']}", row["paths_agree"], "==", True)
+            )
         if "tensorboard" in row:
             goals.append(
                 (
@@ -280,15 +335,16 @@ def main() -> int:
         goals.append((f"4 key r to screen, {name} (s)", seconds, "<=", KEY_GOALS[name]))
     print(f"{'goal':<44} {'measured':>9} {'goal':>8}  held")
     for name, value, op, target in goals:
-        held = value <= target if op == "<=" else value >= target
-        print(f"{name:<44} {value:9.3f} {op} {target:<6}  {'yes' if held else 'NO'}")
+        held = {"<=": value <= target, ">=": value >= target, "==": value == target}[op]
+        shown = f"{value!s:>9}" if isinstance(value, bool) else f"{value:9.3f}"
+        print(f"{name:<44} {shown} {op} {target!s:<6}  {'yes' if held else 'NO'}")
     print("5 GPU: not measured here (no CUDA device on this machine)")
 
     if args.json:
         Path(args.json).write_text(
             json.dumps(
                 {
-                    "machine": machine(),
+                    "machine": where,
                     "models": rows,
                     "first_paint_s": paint,
                     "keypress_s": keys,

@@ -304,9 +304,11 @@ def init_std(init: str) -> float | None:
 
 FLOAT_RANGES = {
     "float32": (1.1754943508222875e-38, 3.4028234663852886e38),
-    "float64": (sys.float_info.min, sys.float_info.max),
+    "float64": (sys.float_info.min * 2.0**-26, sys.float_info.max),
 }
-"""Smallest normal and largest finite value of each dtype."""
+"""Per dtype: the smallest `normal:STD` whose weights keep at least half the dtype's
+significant bits (float32: its smallest normal; float64 reaches 26 bits into the
+subnormals, where vanishing networks live), and the largest finite value."""
 
 
 # -- options: a field's declaration ------------------------------------------------------

@@ -45,7 +45,7 @@ class TensorStats:
     min: float | None
     max: float | None
     norm: float
-    """Frobenius norm."""
+    """Frobenius norm; NaN (null in JSON) when entries exist but none is finite."""
     hist: Histogram
     row_coherence: float | None = None
     """Weight gradients only: fraction of rows (neurons) whose nonzero entries share one
@@ -166,6 +166,10 @@ class ProbeResult:
     layers: list[LayerResult]
     warnings: list[str] = field(default_factory=list)
     """Plain-words notes for the user, e.g. about non-finite gradients."""
+    stats_path: str = "torch"
+    """Which statistics path measured: "fused" (the numba kernels) or "torch"."""
+    stats_note: str = ""
+    """Why that path, e.g. "CUDA tensors" or "numba kernels still compiling"."""
 
     @property
     def finite(self) -> bool:
@@ -184,6 +188,8 @@ class ProbeResult:
             "loss": self.loss,
             "finite": self.finite,
             "warnings": list(self.warnings),
+            "stats_path": self.stats_path,
+            "stats_note": self.stats_note,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 

@@ -84,12 +84,14 @@ def test_a_probe_with_non_finite_values_writes_null(init, dtype):
 
 def test_the_float64_overflow_probe_really_holds_infinite_figures():
     """So that the test above checks the conversion, not only data that had none."""
-    spec = Spec(sizes=(4, 4, 2), init="normal:1e200", activation="identity", dtype="float64")
+    # Norms are computed scaled, so only a norm truly beyond float64 is infinite: 4096
+    # entries near 1e307 make sqrt(sum) about 6e308.
+    spec = Spec(sizes=(64, 64, 2), init="normal:1e307", activation="identity", dtype="float64")
     layer = run_probe(spec.replace(device="cpu")).layers[0]
     assert layer.weight_grad.norm == math.inf and layer.weight_norm == math.inf
     data = strict_loads(run_probe(spec.replace(device="cpu")).to_json())["layers"][0]
     assert data["weight_grad"]["norm"] is None and data["weight_norm"] is None
-    assert data["weight_grad"]["numel"] == 16 and data["weight_grad"]["nonfinite"] == 0
+    assert data["weight_grad"]["numel"] == 4096 and data["weight_grad"]["nonfinite"] == 0
 
 
 def diverging(**changes) -> tuple[Spec, TrainSpec]:
@@ -119,11 +121,11 @@ def test_a_comparison_with_a_diverging_run_writes_null():
 
 
 def test_the_cli_writes_strict_json_for_a_non_finite_probe(capsys):
-    argv = ["probe", "--sizes", "4,4,2", "--activation", "identity", "--init", "normal:1e200"]
+    argv = ["probe", "--sizes", "64,64,2", "--activation", "identity", "--init", "normal:1e307"]
     assert main([*argv, "--dtype", "float64", "--device", "cpu", "--json", "-"]) == 0
     data = strict_loads(capsys.readouterr().out)
     assert data["finite"] is False and data["layers"][0]["weight_norm"] is None
-    spec = Spec(sizes=(4, 4, 2), activation="identity", init="normal:1e200", dtype="float64")
+    spec = Spec(sizes=(64, 64, 2), activation="identity", init="normal:1e307", dtype="float64")
     assert data["layers"] == as_contract(run_probe(spec.replace(device="cpu")).to_dict())["layers"]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -11,8 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import assert_matches, reference_stats
 
-from gradtui.fields import ACTIVATIONS
-from gradtui.lab.stats import CHUNK_ELEMENTS, collect, norm, summarize
+from gradtui.lab import kernels
+from gradtui.lab.stats import (
+    CHUNK_ELEMENTS,
+    _binning_t,
+    bin_edges_of,
+    binning,
+    collect,
+    norm,
+    summarize,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +71,7 @@ def test_all_nonfinite():
     got = stats_of(torch.tensor([math.nan, math.inf]), bins=3)
     assert got.nonfinite == 2
     assert got.mean is None and got.std is None and got.min is None
+    assert math.isnan(got.norm)  # no finite entry: no norm (null in JSON), not 0
     assert got.hist.counts == [0, 0, 0]
 
 
@@ -165,18 +176,26 @@ def test_norm_accumulates_in_float64():
     assert float32_error > 1e-6  # the failure this guards against is real
 
 
-def test_saturation_thresholds():
-    x = torch.tensor([0.01, 0.02, 0.5, 0.98, 0.97, 0.03])
-    assert stats_of(x, saturation=ACTIVATIONS["sigmoid"].saturation).saturated == 3 / 6
-    t = torch.tensor([-0.99, -0.5, 0.0, 0.971, 0.97])
-    assert stats_of(t, saturation=ACTIVATIONS["tanh"].saturation).saturated == 2 / 5
-    with_nan = torch.tensor([0.01, math.nan, 0.5, math.inf])
-    assert (
-        stats_of(with_nan, saturation=ACTIVATIONS["sigmoid"].saturation).saturated == 1 / 4
-    )  # NaN/Inf are not
+def test_saturation_is_strictly_outside_the_given_range():
+    x = torch.tensor([0.01, 0.02, 0.5, 0.98, 0.97, 0.03], dtype=torch.float64)
+    assert stats_of(x, saturation=(0.03, 0.97)).saturated == 3 / 6
+    t = torch.tensor([-0.99, -0.5, 0.0, 0.971, 0.97, -0.97], dtype=torch.float64)
+    assert stats_of(t, saturation=(-0.97, 0.97)).saturated == 2 / 6
+    with_nan = torch.tensor([0.01, math.nan, 0.5, math.inf, -math.inf])
+    assert stats_of(with_nan, saturation=(0.03, 0.97)).saturated == 1 / 5  # NaN/Inf are not
     r = torch.tensor([0.0, 0.0, 1.0, 2.0])
     assert stats_of(r, dead=True).dead == 0.5
     assert stats_of(r).dead is None and stats_of(r).saturated is None
+
+
+def test_float32_saturation_compares_exactly_with_the_float64_bounds():
+    """float32(0.03) < 0.03 and float32(0.97) > 0.97: saturated, as real numbers say, though
+    a float32 comparison (torch's default with a Python float) says neither is."""
+    x = torch.tensor([0.03, 0.97, 0.5, 0.0299, 0.9701], dtype=torch.float32)
+    lo, hi = 0.03, 0.97
+    expected = sum(1 for v in x.tolist() if v < lo or v > hi)
+    assert expected == 4
+    assert stats_of(x, saturation=(lo, hi)).saturated == expected / 5
 
 
 finite_floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, width=32)
@@ -215,3 +234,290 @@ def test_summaries_from_two_threads_at_once_agree(stats_path):
         results = list(pool.map(lambda _: stats_of(x, rows=True), range(8)))
     for got in results:
         assert_matches(got, expected)
+
+
+# -- one exact binning rule, against rational arithmetic -------------------------------
+
+REAL_READY = kernels.ready  # before any fixture replaces it
+
+
+def rule_counts(values, edges) -> list[int]:
+    """numpy's rule in exact rationals: bin i holds edges[i] <= x < edges[i + 1], the last
+    bin closed; NaN/Inf are not counted."""
+    bounds = [Fraction(e) for e in edges]
+    counts = [0] * (len(edges) - 1)
+    for value in values:
+        if not math.isfinite(value):
+            continue
+        exact = Fraction(value)
+        assert bounds[0] <= exact <= bounds[-1]
+        counts[min(bisect_right(bounds, exact) - 1, len(counts) - 1)] += 1
+    return counts
+
+
+def exact_figures(values) -> dict:
+    """Mean, unbiased std and norm of the finite values in rationals, rounded once."""
+    finite = [Fraction(v) for v in values if math.isfinite(v)]
+    n = len(finite)
+    mean = sum(finite) / n
+    return {
+        "mean": float(mean),
+        "std": sqrt_of(sum((v - mean) ** 2 for v in finite) / (n - 1)) if n > 1 else None,
+        "norm": sqrt_of(sum(v * v for v in finite)),
+    }
+
+
+def sqrt_of(q: Fraction) -> float:
+    """sqrt of a non-negative rational as a float, without overflow on the way."""
+    if q == 0:
+        return 0.0
+    k = (q.numerator.bit_length() - q.denominator.bit_length()) // 2
+    try:
+        return math.ldexp(math.sqrt(float(q / Fraction(4) ** k)), k)
+    except OverflowError:
+        return math.inf
+
+
+def assert_exact(got, values, rel=1e-11):
+    """std and norm to `rel`; the mean, which may be near 0 by cancellation, to float64
+    rounding at the scale of the largest magnitude (as any float64 sum)."""
+    expected = exact_figures(values)
+    largest = max(abs(v) for v in values if math.isfinite(v))
+    for key, value in expected.items():
+        mine = getattr(got, key)
+        assert mine is not None and value is not None, key
+        tolerance = 4 * len(values) * 2.0**-53 * largest if key == "mean" else 0.0
+        assert math.isclose(mine, value, rel_tol=rel, abs_tol=tolerance + 4 * 2.0**-1074), (
+            key,
+            mine,
+            value,
+        )
+
+
+def on_both_paths(x, bins=50, **kwargs):
+    """The statistics of x from the fused kernels and from the eager torch path."""
+    results = []
+    for ready in (REAL_READY, lambda: None):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(kernels, "ready", ready)
+            results.append(stats_of(x, bins, **kwargs))
+    return results
+
+
+def between(lo: float, hi: float, u: np.ndarray) -> list[float]:
+    """Points of [lo, hi] at fractions u, without forming hi - lo (which may overflow)."""
+    return np.clip(lo * (1 - u) + hi * u, lo, hi).tolist()
+
+
+RANGES = [
+    (-3.0, 3.0),  # zero sits on an edge of 6 bins
+    (0.0, 1.0),
+    (-1.0, 2.0),
+    (0.1, 0.7),
+    (-1e-310, 1e-310),  # denormals: bins / width is infinite
+    (1e-309, 2e-309),
+    (5e-324, 2.5e-323),  # a range of four denormal steps
+    (-1e308, 1e308),  # hi - lo overflows
+    (-1.7976931348623157e308, 1.7976931348623157e308),
+    (-3e306, 3e306),
+    (1e16, 1e16 + 2),  # two floats: the edges must repeat
+    (1e-3, 1e-3 * (1 + 2**-50)),
+    (-5.0, -1e-300),
+    (-1e198, 1e198),
+    (0.999, 0.9990001),
+]
+
+
+@pytest.mark.parametrize(("lo", "hi"), RANGES)
+@pytest.mark.parametrize("bins", [1, 6, 50])
+def test_entries_on_and_beside_edges_follow_the_rule(lo, hi, bins):
+    rng = np.random.default_rng(bins)
+    base = [lo, hi, *between(lo, hi, rng.uniform(size=200))]
+    edges = stats_of(torch.tensor(base, dtype=torch.float64), bins).hist.edges
+    assert edges[0] == lo and edges[-1] == hi
+    assert all(a <= b for a, b in zip(edges, edges[1:]))
+    with np.errstate(over="ignore"):
+        beside = [np.nextafter(e, d) for e in edges for d in (-math.inf, math.inf)]
+    values = base + edges + [v for v in beside if lo <= v <= hi]
+    fused, eager = on_both_paths(torch.tensor(values, dtype=torch.float64), bins)
+    expected = rule_counts(values, edges)
+    assert fused.hist.edges == eager.hist.edges == edges  # the range, hence the edges, held
+    assert fused.hist.counts == eager.hist.counts == expected
+    assert_exact(fused, values)
+    assert_exact(eager, values)
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(-3.0, 3.0), (0.1, 0.7), (-1e-40, 1e-40), (1e30, 3e38)])
+def test_float32_entries_beside_edges_follow_the_rule(lo, hi):
+    rng = np.random.default_rng(0)
+    base = np.array([lo, hi, *between(lo, hi, rng.uniform(size=300))], dtype=np.float32)
+    edges = stats_of(torch.from_numpy(base), 50).hist.edges
+    near = np.array(edges, dtype=np.float32)  # each edge rounded to float32, and neighbours
+    near = np.concatenate([near, np.nextafter(near, -np.inf), np.nextafter(near, np.inf)])
+    values = np.concatenate([base, near[(near >= base.min()) & (near <= base.max())]])
+    fused, eager = on_both_paths(torch.from_numpy(values), 50)
+    expected = rule_counts(values.astype(np.float64).tolist(), edges)
+    assert fused.hist.edges == eager.hist.edges == edges
+    assert fused.hist.counts == eager.hist.counts == expected
+
+
+@pytest.mark.parametrize(("lo", "hi"), RANGES)
+def test_edges_are_evenly_spaced_to_within_a_few_ulps(lo, hi):
+    bins = 50
+    edges = stats_of(torch.tensor([lo, hi], dtype=torch.float64), bins).hist.edges
+    step = (Fraction(hi) - Fraction(lo)) / bins
+    tolerance = Fraction(8 * math.ulp(max(abs(lo), abs(hi))))
+    for i, edge in enumerate(edges):
+        assert abs(Fraction(edge) - (Fraction(lo) + i * step)) <= tolerance, i
+
+
+def test_host_and_device_choose_the_same_bins_bit_for_bit():
+    rng = np.random.default_rng(5)
+    cases = [*RANGES, (0.0, 0.0), (1e20, 1e20), (-2.5, -2.5), (1.7976931348623157e308,) * 2]
+    cases += [(-1.7976931348623157e308,) * 2, (math.inf, -math.inf)]  # the last: no entry
+    for _ in range(300):
+        a, b = sorted(rng.standard_normal(2) * 10.0 ** rng.integers(-320, 308, size=2))
+        cases.append((float(a), float(b)))
+    for lo, hi in cases:
+        for bins in (1, 7, 50):
+            host = binning(lo, hi, bins)
+            t = torch.tensor
+            device = _binning_t(t(lo, dtype=torch.float64), t(hi, dtype=torch.float64), bins)
+            assert [float(v) for v in device] == list(host), (lo, hi, bins)
+
+
+def edge_cases() -> list[tuple[float, float, int]]:
+    rng = np.random.default_rng(9)
+    cases = [(lo, hi, bins) for lo, hi in RANGES for bins in (2, 7, 50, 1000)]
+    for _ in range(200):
+        a, b = sorted(rng.standard_normal(2) * 10.0 ** rng.integers(-320, 308, size=2))
+        cases.append((float(a), float(b), int(rng.integers(2, 200))))
+    return cases
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["inverted", "bisected"])
+def test_each_edge_is_the_first_float_the_chain_puts_in_its_bin(fast, monkeypatch):
+    """The definition, checked one Python float at a time; `bisected` switches off the
+    fast inversion so that the bisection fallback finds every edge."""
+    from gradtui.lab import stats
+
+    if not fast:
+        monkeypatch.setattr(stats, "_settle", lambda holds, x, steps=4: np.zeros_like(x))
+    cases = edge_cases()
+    params = [(*binning(lo, hi, bins), bins) for lo, hi, bins in cases]
+    for (left, right, s, left_s, scale, bins), edges in zip(params, bin_edges_of(params)):
+
+        def index(x, s=s, left_s=left_s, scale=scale, bins=bins):
+            return min(max(math.trunc((x * s - left_s) * scale), 0), bins - 1)
+
+        assert len(edges) == bins + 1 and edges[0] == left and edges[-1] == right
+        for i, edge in enumerate(edges[1:-1], start=1):
+            assert index(edge) >= i > index(math.nextafter(edge, -math.inf)), (left, right, i)
+
+
+def test_constant_tensors_follow_numpys_convention_and_widen_where_half_vanishes():
+    got = stats_of(torch.full((4,), 2.5, dtype=torch.float64), 5)
+    assert got.hist.edges[0] == 2.0 and got.hist.edges[-1] == 3.0
+    assert got.hist.counts == [0, 0, 4, 0, 0]
+    big = stats_of(torch.full((4,), 1e20, dtype=torch.float64), 5)
+    assert big.hist.edges[0] == np.nextafter(1e20, -np.inf)
+    assert big.hist.edges[-1] == np.nextafter(1e20, np.inf)
+    assert big.hist.counts == rule_counts([1e20] * 4, big.hist.edges)
+    assert big.std == 0.0 and big.mean == 1e20
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.sampled_from([0.0, -0.0, 5e-324, -5e-324, math.nan, math.inf, -math.inf]),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(1, 12),
+)
+def test_any_float64_values_are_binned_by_the_rule(values, bins):
+    got = stats_of(torch.tensor(values, dtype=torch.float64), bins)
+    assert got.hist.counts == rule_counts(values, got.hist.edges)
+    finite = [v for v in values if math.isfinite(v)]
+    if finite:
+        # Float64 moments are exact to rounding at the scale of the largest magnitude.
+        expected = exact_figures(values)
+        tolerance = 8 * len(values) * 2.0**-53 * max(abs(v) for v in finite) + 2.0**-1070
+        assert abs(got.mean - expected["mean"]) <= tolerance
+        if expected["norm"] < 1.797e308:  # a norm within ulps of overflow may round to inf
+            assert math.isclose(got.norm, expected["norm"], rel_tol=1e-12)
+
+
+# -- numerics at the ends of float64 ---------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [3e306, 1e198, 1e-305, 1e-309, 1e-320])
+def test_huge_and_tiny_values_give_every_figure_exactly(scale):
+    """Squares of 3e306 overflow and squares of 1e-309 underflow: scaled, neither does."""
+    x = torch.randn(40, 25, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    x = x * scale
+    got = stats_of(x, 10, rows=True)
+    assert got.hist.edges[0] == float(x.min()) and got.hist.edges[-1] == float(x.max())
+    assert all(math.isfinite(e) for e in got.hist.edges)
+    assert got.hist.counts == rule_counts(x.flatten().tolist(), got.hist.edges)
+    assert got.row_coherence == 0.0
+    if scale >= 1e-309:  # below, randn * scale keeps only a few significant bits
+        assert sum(1 for c in got.hist.counts if c) > 5  # spread out, not all in one bin
+    assert_exact(got, x.flatten().tolist())
+
+
+def test_values_spread_over_a_huge_range_keep_their_std():
+    """--loss sum-mse --target 1e200: gradients of about +-1e198 (std was 0.0 or null)."""
+    x = torch.linspace(-1e198, 1e198, 1001, dtype=torch.float64)
+    got = stats_of(x, 10)
+    assert got.std is not None and got.std > 5e197
+    assert_exact(got, x.tolist())
+
+
+def test_all_nan_has_no_norm_and_no_step():
+    from gradtui.result import LayerResult
+
+    grad = stats_of(torch.full((3, 4), math.nan), 5, rows=True)
+    assert math.isnan(grad.norm) and grad.mean is None and grad.min is None
+    layer = LayerResult(1, 4, 3, "identity", grad, None, grad, weight_norm=2.0)
+    assert layer.grad_to_weight is None
+    assert layer.to_dict()["weight_grad"]["norm"] != 0.0
+    empty = stats_of(torch.empty(0), 5)
+    assert empty.norm == 0.0  # no entry at all: the norm of nothing is 0
+
+
+@pytest.mark.parametrize("magnitude", [1e300, 1e-300, 1e-310, 1.0])
+def test_norm_is_exact_at_any_magnitude(magnitude):
+    x = torch.randn(300, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    x = x * magnitude
+    _, (value,) = collect([], [norm(x)])
+    assert math.isclose(value, exact_figures(x.tolist())["norm"], rel_tol=1e-12)
+
+
+def test_accelerator_counting_by_histc_is_exact(monkeypatch):
+    """On CUDA the eager path counts with histc (bincount would synchronise): forced here
+    on the CPU, it must give the very counts of the CPU's bincount and of the rule."""
+    from gradtui.lab import stats
+
+    rng = np.random.default_rng(11)
+    values = [*rng.standard_normal(5000).tolist(), -3.0, 3.0, 0.0, math.nan, math.inf]
+    x = torch.tensor(values, dtype=torch.float64).reshape(5, -1)
+    monkeypatch.setattr(kernels, "ready", lambda: None)
+    by_bincount = stats_of(x, 6, rows=True)
+    monkeypatch.setattr(stats, "_counts_by_histc", lambda device: True)
+    got = stats_of(x, 6, rows=True)
+    assert got.hist == by_bincount.hist
+    assert got.hist.counts == rule_counts(values, got.hist.edges)
+    assert got.nonfinite == 2 and (got.pos, got.neg) == (by_bincount.pos, by_bincount.neg)
+
+
+def test_rows_longer_than_a_chunk():
+    x = torch.randn(3, CHUNK_ELEMENTS + 7, generator=torch.Generator().manual_seed(12))
+    x[1] = x[1].abs()  # one coherent row
+    x[2, 5] = math.nan
+    got = stats_of(x, 9, rows=True)
+    assert got.row_coherence == 1 / 3 and got.nonfinite == 1
+    assert_matches(got, reference_stats(x.numpy(), 9, rows=True))

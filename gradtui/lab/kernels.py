@@ -4,12 +4,17 @@ Eager torch needs one pass over memory per figure (signs, sums, min/max, bin ind
 bincount...), and on large CPU models those passes cost more than the backward pass
 itself. With these, each tensor is read three times: torch's aminmax (the range, and whether
 any entry is NaN/Inf), a row pass (shifted sums and squares, sign counts per row) and a
-histogram pass.
+histogram pass; activations of saturating units once more, for the saturation count.
 
 numba compiles them once (about 3 s, then cached on disk). Nothing ever waits for that:
 `warm_up()` compiles in a background thread and `ready()` answers None until it is done,
 so the eager torch path in stats.py serves every probe in the meantime, and wherever
-numba is missing or disabled (GRADTUI_NO_NUMBA=1).
+numba is missing or disabled (GRADTUI_NO_NUMBA=1). Where numba finds no writable cache
+directory (a read-only install and HOME, as on shared GPU boxes) the kernels are compiled
+without a cache, and `note()` says so.
+
+Every kernel is safe on any input: a bin index is clamped to [0, bins - 1] inside the
+kernel, NaN included, so no input can make one write out of bounds.
 """
 
 from __future__ import annotations
@@ -19,22 +24,33 @@ import threading
 from types import SimpleNamespace
 
 _lock = threading.Lock()
-_state: dict[str, object] = {"kernels": None, "thread": None, "error": None}
+_state: dict[str, object] = {"kernels": None, "thread": None, "error": None, "note": None}
 
 FASTMATH = {"reassoc", "contract", "nsz"}
-"""Let LLVM reorder sums (vectorisation); keep NaN/Inf semantics, which the callers test."""
+"""Let LLVM reorder sums (vectorisation) in the moment kernels; keep NaN/Inf semantics.
+Never on the histogram kernel: its bin index must be the exact IEEE chain that stats.py
+evaluates to find the edges, with no fused multiply-add."""
+
+NO_CACHE_NOTE = "numba cache not writable: compiled without cache"
 
 
-def _compile() -> SimpleNamespace:
+def _compile(cache: bool) -> SimpleNamespace:
+    """Compile (or load from numba's cache) every kernel for float32 and float64.
+
+    With `cache`, numba raises RuntimeError at decoration when it finds no writable cache
+    directory; the caller then compiles again without one.
+    """
     import numpy as np
     from numba import njit, prange
 
-    @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
-    def row_pass(a, pivot, out):  # pragma: no cover - compiled
-        """Per row: sum of (v - pivot), sum of (v - pivot)^2 in float64, count > 0, < 0.
+    @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
+    def row_pass(a, s, pivot, out):  # pragma: no cover - compiled
+        """Per row, with d = x * s - pivot (s a power of two, pivot the scaled minimum):
+        sum of d, sum of d^2 in float64, count > 0, count < 0.
 
-        Shifting by a pivot inside the range keeps the variance exact where
-        E[x^2] - E[x]^2 would cancel (|mean| >> std) without a second pass for the mean.
+        d >= 0 and x * s is at most 4 in magnitude, so the squares neither overflow nor
+        cancel: the variance is exact where E[x^2] - E[x]^2 would lose every digit
+        (|mean| >> std) or overflow (|x| > 1e154), without a second pass for the mean.
         """
         for r in prange(a.shape[0]):
             row = a[r]
@@ -43,27 +59,43 @@ def _compile() -> SimpleNamespace:
             positive = 0
             negative = 0
             for c in range(row.shape[0]):
-                v = row[c]
-                d = v - pivot
+                x = row[c]
+                d = np.float64(x) * s - pivot
                 shifted += d
                 squares += d * d
-                positive += v > 0
-                negative += v < 0
+                positive += x > 0
+                negative += x < 0
             out[r, 0] = shifted
             out[r, 1] = squares
             out[r, 2] = positive
             out[r, 3] = negative
 
-    @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
-    def hist_pass(a, lo, scale, bins, blocks):  # pragma: no cover - compiled
-        """Counts of bins over [lo, lo + bins / scale]; the maximum lands in `bins`.
+    @njit(parallel=True, cache=cache, nogil=True)
+    def outside(a, lo, hi):  # pragma: no cover - compiled
+        """Count of entries x < lo or x > hi (compared in float64, exactly): saturation,
+        for activations only, so the gradients' row pass does not pay for it."""
+        counts = np.zeros(a.shape[0], dtype=np.int64)
+        for r in prange(a.shape[0]):
+            row = a[r]
+            n = 0
+            for c in range(row.shape[0]):
+                x = np.float64(row[c])
+                n += (x < lo) | (x > hi)
+            counts[r] = n
+        return counts.sum()
+
+    @njit(parallel=True, cache=cache, nogil=True)
+    def hist_pass(a, s, left, scale, bins, blocks):  # pragma: no cover - compiled
+        """Counts of bins: entry x goes to bin trunc((x * s - left) * scale), clamped to
+        [0, bins - 1] (NaN to 0), each step one IEEE operation.
 
         Bin indexes of a row are computed first (a vectorised loop), then counted into
         four interleaved sub-histograms, which breaks the store-to-load chain when
         neighbouring values fall in the same bin.
         """
         rows, cols = a.shape
-        counts = np.zeros((blocks, 4, bins + 1), dtype=np.int64)
+        top = bins - 1
+        counts = np.zeros((blocks, 4, bins), dtype=np.int64)
         step = (rows + blocks - 1) // blocks
         for b in prange(blocks):
             local = counts[b]
@@ -71,7 +103,12 @@ def _compile() -> SimpleNamespace:
             for r in range(b * step, min(rows, (b + 1) * step)):
                 row = a[r]
                 for c in range(cols):
-                    index[c] = np.int32((row[c] - lo) * scale)
+                    t = (np.float64(row[c]) * s - left) * scale
+                    if not t > 0.0:  # negative, or NaN
+                        t = 0.0
+                    if t > top:
+                        t = top
+                    index[c] = np.int32(t)
                 c = 0
                 while c + 4 <= cols:
                     local[0, index[c]] += 1
@@ -84,20 +121,21 @@ def _compile() -> SimpleNamespace:
                     c += 1
         return counts.sum(axis=0).sum(axis=0)
 
-    @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
-    def square_sum(a):  # pragma: no cover - compiled
-        """Sum of squares, accumulated in float64."""
+    @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
+    def square_sum(a, s):  # pragma: no cover - compiled
+        """Sum of (x * s)^2, accumulated in float64 (s a power of two: the caller rescales
+        where the squares of x itself would overflow or underflow)."""
         rows, cols = a.shape
         partial = np.zeros(rows)
         for r in prange(rows):
             acc = 0.0
             for c in range(cols):
-                v = np.float64(a[r, c])
-                acc += v * v
+                w = np.float64(a[r, c]) * s
+                acc += w * w
             partial[r] = acc
         return partial.sum()
 
-    @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH)
+    @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
     def sign_blocks(a, step, out):  # pragma: no cover - compiled
         """Per row and per block of `step` columns (the last one may be shorter): the
         count of finite entries > 0 in out[r, b, 0] and < 0 in out[r, b, 1].
@@ -133,12 +171,14 @@ def _compile() -> SimpleNamespace:
     # Compile for both float dtypes now, on tiny inputs, so no probe pays for it.
     for dtype in (np.float32, np.float64):
         sample = np.arange(12, dtype=dtype).reshape(3, 4)
-        row_pass(sample, 0.0, np.empty((3, 4)))
-        hist_pass(sample, 0.0, 0.3, 4, 2)
-        square_sum(sample)
+        row_pass(sample, 1.0, 0.0, np.empty((3, 4)))
+        outside(sample, 0.0, 1.0)
+        hist_pass(sample, 1.0, 0.0, 0.3, 4, 2)
+        square_sum(sample, 1.0)
         sign_blocks(sample, 3, np.empty((3, 2, 2), dtype=np.int64))
     return SimpleNamespace(
         row_pass=_serialised(row_pass),
+        outside=_serialised(outside),
         hist_pass=_serialised(hist_pass),
         square_sum=_serialised(square_sum),
         sign_blocks=_serialised(sign_blocks),
@@ -180,7 +220,14 @@ def warm_up(wait: bool = False) -> None:
 
 def _build() -> None:
     try:
-        kernels = _compile()
+        try:
+            kernels = _compile(cache=True)
+        except RuntimeError as error:
+            if "cannot cache" not in str(error):
+                raise
+            # No writable cache directory anywhere numba looks: compile for this process.
+            _state["note"] = NO_CACHE_NOTE
+            kernels = _compile(cache=False)
     except Exception as error:  # numba missing or broken: the eager path serves
         _state["error"] = error
         return
@@ -191,6 +238,24 @@ def failure() -> str | None:
     """Why the kernels could not be built (numba missing, a compile error), if so."""
     error = _state["error"]
     return None if error is None else f"{type(error).__name__}: {error}"
+
+
+def note() -> str | None:
+    """Anything worth knowing about kernels that do serve (compiled without cache)."""
+    return _state["note"]
+
+
+def status() -> str:
+    """Why the kernels serve or not, in words, for the result's `stats_note`."""
+    if not enabled():
+        return "numba kernels disabled (GRADTUI_NO_NUMBA)"
+    if ready() is not None:
+        return note() or "numba kernels"
+    if _state["error"] is not None:
+        return f"numba kernels unavailable ({failure()})"
+    if _state["thread"] is None:
+        return "numba kernels not compiled (warm_up not called)"
+    return "numba kernels still compiling"
 
 
 def ready() -> SimpleNamespace | None:

@@ -87,6 +87,7 @@ def measure(
             )
         )
         weight_norms.append(stats.norm(linear.weight))
+    stats_path, stats_note = stats.measured_by(summaries)
     figures, extras = stats.collect(summaries, [loss.detach(), *weight_norms])
     loss_value, norms = extras[0], extras[1:]
     sign_maps = sign_map.collect(maps)  # already computed: the wait above covered them
@@ -118,6 +119,8 @@ def measure(
         loss=finite_loss,
         layers=layers,
         warnings=_warnings(finite_loss, layers),
+        stats_path=stats_path,
+        stats_note=stats_note,
     )
 
 

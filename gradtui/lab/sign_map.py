@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gradtui.lab import stats
+from gradtui.lab import kernels, stats
 from gradtui.result import SIGN_ORDER, SignMap
 
 ROWS = 64
@@ -109,13 +109,10 @@ def collect(pending: list[PendingSignMap]) -> list[SignMap]:
 
 def _per_row_fused(matrix: Tensor, step: int) -> Tensor | None:
     """(rows, column blocks, 2) counts from the numba kernel; None where it does not
-    apply (see stats._kernel_input, or blocks too wide for it)."""
-    if step >= KERNEL_MAX_STEP:
+    apply (see stats._fused_unavailable, or blocks too wide for it)."""
+    if step >= KERNEL_MAX_STEP or stats._fused_unavailable(matrix) is not None:
         return None
-    fused = stats._kernel_input(matrix)
-    if fused is None:
-        return None
-    compiled, array = fused
+    compiled, array = kernels.ready(), stats._as_rows(matrix)
     out = np.empty((array.shape[0], -(-array.shape[1] // step), 2), dtype=np.int64)
     compiled.sign_blocks(array, step, out)
     return torch.from_numpy(out)
@@ -129,7 +126,8 @@ def _per_row_eager(matrix: Tensor, step: int) -> Tensor:
     if rows == 0 or cols == 0:
         return torch.zeros((rows, blocks, 2), dtype=torch.int64, device=matrix.device)
     parts = []
-    for chunk in stats._chunks(matrix, stats._chunk_size(matrix.device)):
+    rows_per_chunk = max(1, stats._chunk_size(matrix.device) // cols)
+    for chunk in matrix.split(rows_per_chunk):
         signs = torch.stack(
             ((chunk > 0) & (chunk < math.inf), (chunk < 0) & (chunk > -math.inf)), dim=-1
         )

@@ -4,18 +4,29 @@
 moves all queued summaries to the host in one transfer and turns them into
 `TensorStats`. So a probe waits for the device once, however many layers it has.
 
-Two paths give the same figures (the tests hold both to one float64 reference):
+Two paths give the same figures (the tests hold both to float64 and exact references):
 - fused (CPU, float32/float64, all finite): torch's aminmax, then the numba kernels of
   kernels.py, three reads of the tensor in all;
 - eager (any device, any dtype, NaN/Inf, or before the kernels are compiled): plain torch
-  ops over row chunks, with no host synchronisation.
+  ops over a few large chunks, two reads, with no host synchronisation.
 
 Exactness (each point was measured to fail in the obvious implementation):
-- counts are integers (int64 bincount or kernel counters), never `histc`, whose float32
-  bins stop counting at 2^24 and whose half/bfloat16 bins stop far earlier;
-- sums and squares accumulate in float64, and the variance comes from deviations (from
-  the mean, or from a pivot inside the range), never E[x^2] - E[x]^2, which loses every
-  digit when |mean| >> std (post-sigmoid activations);
+- counts are integers (kernel counters, int64 bincount, or on accelerators histc of
+  integer bin coordinates over chunks below 2^24 entries, where its float32 counts are
+  exact), never `histc` of raw values, whose bins follow its own rounding and stop
+  counting at 2^24 (half/bfloat16 far earlier);
+- one binning rule on both paths, numpy's: bin i holds edges[i] <= x < edges[i + 1], the
+  last bin closed, for the very float64 edges reported. The bin of x is the IEEE chain
+  trunc((x * s - left_s) * scale), clamped, evaluated identically by the kernel, by torch
+  and by numpy; `bin_edges` reports, for each bin, the smallest float64 that the chain
+  puts there. An edge is thus within a few ulps of numpy's linspace edge, and an entry
+  on an edge is counted by the rule, never by rounding luck;
+- everything is computed in a scaled form: s is the power of two that brings the largest
+  magnitude of the data near 1, so ranges of 1e-310 (denormals) or of -1e308..1e308
+  (wider than the largest float64) give finite bins, moments and norms; scaling by a
+  power of two is exact;
+- sums and squares accumulate in float64, of deviations from the minimum (never
+  E[x^2] - E[x]^2, which loses every digit when |mean| >> std, as after a sigmoid);
 - NaN/Inf are counted once and masked out of every other figure;
 - min == max, empty tensors and single entries have their own well-defined answers.
 """
@@ -23,8 +34,8 @@ Exactness (each point was measured to fail in the obvious implementation):
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -33,15 +44,39 @@ from torch import Tensor
 from gradtui.lab import kernels
 from gradtui.result import Histogram, TensorStats
 
-CHUNK_ELEMENTS = 1 << 18
-"""Elements per chunk on the CPU: big enough to amortise op overhead, small enough that
-the temporaries stay in cache."""
-DEVICE_CHUNK_ELEMENTS = 1 << 24
-"""Elements per chunk on an accelerator, where each op is a kernel launch."""
+CHUNK_ELEMENTS = 1 << 19
+"""Elements per chunk on the CPU: large enough that each of the ~15 ops per chunk
+amortises its overhead, small enough that the float64 temporaries stay in cache."""
+DEVICE_CHUNK_ELEMENTS = 1 << 22
+"""Elements per chunk on an accelerator (a few hundred MB of float64 temporaries at
+most). Both sizes stay at or below 2^24, so a float32 sum of signs stays exact."""
 
-# Layout of the per-tensor vector of float64 scalars.
-_NUMEL, _FINITE, _POS, _NEG, _SUM, _MIN, _MAX, _M2, _COHERENT, _NONZERO_ROWS, _SATURATED = range(11)
-_NSCALARS = 11
+FUSED, EAGER = "fused", "torch"
+
+# Layout of the per-tensor vector of float64 scalars. SHIFTED and SQUARES are the sums
+# of d = x * S - PIVOT_S and d^2 over finite entries (the pivot is the minimum, so d >= 0
+# and a constant tensor has d = 0 exactly); S, LEFT_S and SCALE define the bin chain;
+# LEFT and RIGHT are the outer edges.
+(
+    _NUMEL,
+    _FINITE,
+    _POS,
+    _NEG,
+    _SHIFTED,
+    _SQUARES,
+    _MIN,
+    _MAX,
+    _COHERENT,
+    _NONZERO_ROWS,
+    _SATURATED,
+    _S,
+    _LEFT_S,
+    _SCALE,
+    _LEFT,
+    _RIGHT,
+    _PIVOT_S,
+) = range(17)
+_NSCALARS = 17
 
 
 @dataclass
@@ -53,8 +88,12 @@ class Summary:
     counts: Tensor
     """int64 histogram counts, `bins` long."""
     rows: bool
-    saturation: tuple[float, float] | None
+    saturation: bool
     dead: bool
+    path: str = EAGER
+    """Which path measured it: FUSED or EAGER."""
+    note: str = ""
+    """Why that path, in words."""
 
 
 def summarize(
@@ -68,178 +107,447 @@ def summarize(
     """Queue the statistics of `x` on its device.
 
     rows: also measure row sign coherence (x is 2-D, one row per output neuron).
-    saturation: (low, high): count entries below low or above high as saturated.
+    saturation: (lo, hi): an entry is saturated when x < lo or x > hi, e.g. (0.03, 0.97)
+    for sigmoid outputs; None: no saturation figure.
     dead: report the fraction of exact zeros as `dead` (ReLU outputs).
     """
     x = x.detach()
-    fused = _summarize_fused(x, bins, rows=rows, saturation=saturation, dead=dead)
-    if fused is not None:
-        return fused
-    return _summarize_eager(x, bins, rows=rows, saturation=saturation, dead=dead)
+    reason = _fused_unavailable(x)
+    if reason is None:
+        fused = _summarize_fused(x, bins, rows=rows, saturation=saturation, dead=dead)
+        if fused is not None:
+            return fused
+        reason = "NaN/Inf values (the kernels take finite tensors only)"
+    return _summarize_eager(x, bins, rows=rows, saturation=saturation, dead=dead, note=reason)
+
+
+def measured_by(summaries: list[Summary]) -> tuple[str, str]:
+    """(path, note) for a set of summaries: FUSED only when every one was fused."""
+    eager = [s.note for s in summaries if s.path == EAGER]
+    if not eager:
+        return FUSED, summaries[0].note if summaries else kernels.status()
+    note = "; ".join(dict.fromkeys(eager))
+    if len(eager) < len(summaries):
+        note += f" ({len(eager)} of {len(summaries)} tensors; the others fused)"
+    return EAGER, note
+
+
+# -- the bin chain, its parameters and its edges ---------------------------------------
+
+
+def _power_of_two(magnitude: float) -> float:
+    """2^k bringing `magnitude` (>= 0) into [1, 4), k kept within [-1022, 1000] so that
+    2^k is a normal float64 (tiny magnitudes then land below 1, still far from
+    underflow)."""
+    exponent = struct.unpack("<q", struct.pack("<d", magnitude))[0] >> 52
+    return math.ldexp(1.0, min(max(1023 - exponent, -1022), 1000))
+
+
+def _power_of_two_t(magnitude: Tensor) -> Tensor:
+    """`_power_of_two` on a 0-d float64 device tensor, bit for bit."""
+    exponent = magnitude.view(torch.int64) >> 52
+    k = (1023 - exponent).clamp(-1022, 1000)
+    return ((k + 1023) << 52).view(torch.float64)
+
+
+def binning(lo: float, hi: float, bins: int) -> tuple[float, float, float, float, float]:
+    """(left, right, s, left_s, scale) of the histogram of finite entries in [lo, hi].
+
+    The range is [lo, hi]; [0, 1] with no finite entry; [lo - 0.5, hi + 0.5] when
+    lo == hi (numpy's convention), widened to the neighbouring floats where 0.5 vanishes
+    (|lo| >= 2^53). s comes from the data's magnitude (so the moments of a constant 1e-235
+    keep their digits); `left_s` and `scale` are in units of s: the chain never overflows.
+    """
+    if not lo <= hi:
+        left, right = 0.0, 1.0
+    elif lo < hi:
+        left, right = lo, hi
+    else:
+        left, right = lo - 0.5, hi + 0.5
+        if left == lo:
+            left = math.nextafter(lo, -math.inf)
+        if right == hi:
+            right = math.nextafter(hi, math.inf)
+        left = lo if math.isinf(left) else left
+        right = hi if math.isinf(right) else right
+    s = _power_of_two(max(abs(lo), abs(hi)) if lo <= hi else 1.0)
+    left_s = left * s
+    return left, right, s, left_s, bins / (right * s - left_s)
+
+
+def _binning_t(lo: Tensor, hi: Tensor, bins: int) -> tuple[Tensor, ...]:
+    """`binning` with 0-d float64 device tensors and no host synchronisation, bit for bit
+    (the tests hold the two to each other)."""
+    empty = ~(lo <= hi)
+    flat = lo == hi
+    left = torch.where(empty, 0.0, lo)
+    right = torch.where(empty, 1.0, hi)
+    infinity = torch.full_like(lo, math.inf)
+    wide_left = left - 0.5
+    wide_left = torch.where(wide_left == left, torch.nextafter(left, -infinity), wide_left)
+    wide_left = torch.where(wide_left.isinf(), left, wide_left)
+    wide_right = right + 0.5
+    wide_right = torch.where(wide_right == right, torch.nextafter(right, infinity), wide_right)
+    wide_right = torch.where(wide_right.isinf(), right, wide_right)
+    left = torch.where(flat, wide_left, left)
+    right = torch.where(flat, wide_right, right)
+    s = _power_of_two_t(torch.where(empty, 1.0, torch.maximum(lo.abs(), hi.abs())))
+    left_s = left * s
+    # Tensor by tensor: torch computes `bins / tensor` as reciprocal(tensor) * bins.
+    scale = torch.full_like(left_s, float(bins)) / (right * s - left_s)
+    return left, right, s, left_s, scale
+
+
+def bin_edges(
+    left: float, right: float, s: float, left_s: float, scale: float, bins: int
+) -> list[float]:
+    """The bins + 1 edges of one histogram; see `bin_edges_of`."""
+    return bin_edges_of([(left, right, s, left_s, scale, bins)])[0]
+
+
+def bin_edges_of(params: list[tuple[float, float, float, float, float, int]]) -> list[list[float]]:
+    """The edges of histograms given by (left, right, s, left_s, scale, bins), all at once.
+
+    Interior edge i is the smallest float64 x that the chain
+    trunc((x * s - left_s) * scale), clamped to [0, bins - 1], puts in bin i or above: so
+    x is in bin i exactly when edges[i] <= x < edges[i + 1]. The chain is inverted one
+    operation at a time (each inverse lands within an ulp or two, then settles by a short
+    walk); every edge is then checked against the whole chain, and any that is not exact
+    (underflow of x * s, ranges a few ulps wide) is bisected on the float64 line.
+    """
+    table = np.array([p[:5] for p in params], dtype=np.float64).reshape(-1, 5)
+    inner = np.array([p[5] - 1 for p in params], dtype=np.int64)
+    target = np.concatenate([np.arange(1, n + 1, dtype=np.float64) for n in inner] or [[]])
+    left, right, s, left_s, scale = np.repeat(table, inner, axis=0).T
+    top = np.repeat(inner.astype(np.float64), inner)
+
+    def index(x: np.ndarray, lanes=slice(None)) -> np.ndarray:
+        t = (x * s[lanes] - left_s[lanes]) * scale[lanes]
+        return np.clip(np.trunc(t), 0.0, top[lanes])
+
+    with np.errstate(all="ignore"):
+        # Smallest d with d * scale >= i; smallest y with y - left_s >= d (y - left_s
+        # rounds up to d from the midpoint below d); x = y / s.
+        d = _settle(lambda d: d * scale >= target, target / scale)
+        y = (left_s + d) - (d - np.nextafter(d, -np.inf)) / 2
+        y = _settle(lambda y: y - left_s >= d, y)
+        x = _settle(lambda x: index(x) >= target, np.clip(y / s, left, right))
+        exact = (index(x) >= target) & (index(np.nextafter(x, -np.inf)) < target)
+        if not exact.all():
+            wrong = np.flatnonzero(~exact)
+            x[wrong] = _bisect(lambda v: index(v, wrong), target[wrong], left[wrong], right[wrong])
+    interior = (x + 0.0).tolist()  # + 0.0: a -0.0 edge reads as 0.0
+    edges, offset = [], 0
+    for (lo_edge, hi_edge, *_), n in zip(params, inner.tolist()):
+        edges.append([lo_edge, *interior[offset : offset + n], hi_edge])
+        offset += n
+    return edges
+
+
+def _settle(holds, x: np.ndarray, steps: int = 4) -> np.ndarray:
+    """Walk each x down while `holds` (monotone in x) still holds one float below, then up
+    until it holds: the smallest such float, if it was within `steps` floats."""
+    for _ in range(steps):
+        below = np.nextafter(x, -np.inf)
+        down = holds(below)
+        if not down.any():
+            break
+        x = np.where(down, below, x)
+    for _ in range(steps):
+        up = ~holds(x)
+        if not up.any():
+            break
+        x = np.where(up, np.nextafter(x, np.inf), x)
+    return x
+
+
+def _bisect(index, target: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Smallest float64 x in (left, right] with index(x) >= target, by bisection on the
+    ordered integer keys of the float64 values: at most 64 steps."""
+    # Invariant: index(low) < target <= index(high); index(left) is 0, index(right) top.
+    # Lanes already closed (high == low + 1) stay put, so the loop checks only now and then.
+    low, high = _keys(left), _keys(right)
+    while (high - low > 1).any():
+        for _ in range(8):
+            middle = low + (high - low) // 2
+            reached = index(_floats(middle)) >= target
+            high = np.where(reached, middle, high)
+            low = np.where(reached, low, middle)
+    return _floats(high)
+
+
+_TOP_BIT = np.uint64(2**63)
+
+
+def _keys(x: np.ndarray) -> np.ndarray:
+    """Unsigned integers in the order of the float64 values (-0.0 just below 0.0)."""
+    bits = np.ascontiguousarray(x, dtype=np.float64).view(np.uint64)
+    return np.where(bits < _TOP_BIT, bits | _TOP_BIT, ~bits)
+
+
+def _floats(keys: np.ndarray) -> np.ndarray:
+    return np.where(keys >= _TOP_BIT, keys ^ _TOP_BIT, ~keys).view(np.float64)
+
+
+# -- the fused CPU path ----------------------------------------------------------------
+
+
+def _fused_unavailable(x: Tensor) -> str | None:
+    """Why the fused kernels cannot measure `x`, or None when they can."""
+    if x.device.type != "cpu":
+        return f"{x.device.type.upper()} tensors"
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"{str(x.dtype).removeprefix('torch.')} tensors"
+    if kernels.ready() is None:
+        return kernels.status()
+    if x.numel() == 0:
+        return "empty tensor"
+    return None
+
+
+def _as_rows(x: Tensor) -> np.ndarray:
+    """`x` as a C-contiguous 2-D array, rows kept (1-D as one row)."""
+    matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
+    return matrix.contiguous().numpy()
 
 
 def _summarize_fused(
     x: Tensor, bins: int, *, rows: bool, saturation: tuple[float, float] | None, dead: bool
 ) -> Summary | None:
-    """The CPU path through the fused kernels; None where it does not apply (see
-    `_kernel_input`, or NaN/Inf present)."""
-    fused = _kernel_input(x)
-    if fused is None:
-        return None
-    compiled, array = fused
+    """The CPU path through the fused kernels; None where NaN/Inf is present."""
+    compiled = kernels.ready()
     low, high = torch.aminmax(x)
     lo, hi = float(low), float(high)
     if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN or Inf: the eager path masks
         return None
+    array = _as_rows(x)
     rows = rows and x.dim() >= 2
     numel = array.size
-    pivot = (lo + hi) / 2
+    left, right, s, left_s, scale = binning(lo, hi, bins)
     per_row = np.empty((array.shape[0], 4))
-    compiled.row_pass(array, pivot, per_row)
-    shifted, squares = float(per_row[:, 0].sum()), float(per_row[:, 1].sum())
-    m2 = max(0.0, squares - shifted * shifted / numel)
-    left, right = (lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)
+    pivot_s = lo * s
+    compiled.row_pass(array, s, pivot_s, per_row)
+    saturated = compiled.outside(array, *saturation) if saturation else 0
     blocks = max(1, min(array.shape[0], 8))
-    counts = compiled.hist_pass(array, left, bins / (right - left), bins, blocks)
-    counts[bins - 1] += counts[bins]  # the maximum sits on the last edge: last bin
+    counts = compiled.hist_pass(array, s, left_s, scale, bins, blocks)
     positive, negative = per_row[:, 2] > 0, per_row[:, 3] > 0
-    saturated = int(_saturated(x, saturation)) if saturation else 0
     scalars = torch.tensor(
         [
             numel,
             numel,
             per_row[:, 2].sum(),
             per_row[:, 3].sum(),
-            numel * pivot + shifted,
+            per_row[:, 0].sum(),
+            per_row[:, 1].sum(),
             lo,
             hi,
-            m2,
             np.count_nonzero(positive ^ negative) if rows else 0,
             np.count_nonzero(positive | negative) if rows else 0,
             saturated,
+            s,
+            left_s,
+            scale,
+            left,
+            right,
+            pivot_s,
         ],
         dtype=torch.float64,
     )
-    return Summary(scalars, torch.from_numpy(counts[:bins]), rows, saturation, dead)
+    return Summary(
+        scalars,
+        torch.from_numpy(counts),
+        rows,
+        saturation is not None,
+        dead,
+        FUSED,
+        kernels.status(),
+    )
 
 
-def _kernel_input(x: Tensor) -> tuple[SimpleNamespace, np.ndarray] | None:
-    """The compiled kernels and `x` as a C-contiguous 2-D array (rows kept, 1-D as one
-    row), where the fused path applies: on the CPU, float32/64, not empty, compiled."""
-    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
-        return None
-    compiled = kernels.ready()
-    if compiled is None or x.numel() == 0:
-        return None
-    matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
-    return compiled, matrix.contiguous().numpy()
-
-
-def _saturated(x: Tensor, saturation: tuple[float, float], finite: Tensor | None = None) -> Tensor:
-    """Count of entries in the activation's flat region (of the `finite` ones where
-    given), as a device tensor."""
-    low, high = saturation
-    flat = (x < low) | (x > high)
-    return torch.count_nonzero(flat if finite is None else flat & finite)
+# -- the eager torch path --------------------------------------------------------------
 
 
 def _summarize_eager(
-    x: Tensor, bins: int, *, rows: bool, saturation: tuple[float, float] | None, dead: bool
+    x: Tensor,
+    bins: int,
+    *,
+    rows: bool,
+    saturation: tuple[float, float] | None,
+    dead: bool,
+    note: str = "",
 ) -> Summary:
-    """Plain torch ops, on any device, masking NaN/Inf; the host never waits here."""
-    if x.dtype in (torch.float16, torch.bfloat16):
-        x = x.float()
+    """Plain torch ops, on any device, masking NaN/Inf; the host never waits here.
+
+    Pass 1 takes the finite range (and, per row, the finite extremes that decide row
+    coherence) from two masked copies of each chunk; pass 2 converts each chunk to float64
+    once and takes the signs, the bin chain and the shifted moments from it. Non-finite
+    entries get marker bins (NaN, +inf, -inf) in the same count, which also counts them.
+    """
     device = x.device
     f64 = torch.float64
     numel = x.numel()
-    scalars = torch.zeros(_NSCALARS, dtype=f64, device=device)
-    counts = torch.zeros(bins + 1, dtype=torch.int64, device=device)
-    scalars[_NUMEL] = numel
-    if numel == 0:
-        return Summary(scalars, counts[:bins], rows, saturation, dead)
-
     rows = rows and x.dim() >= 2
-    matrix = x.reshape(x.shape[0], -1) if rows else x.reshape(-1, 1)
-    chunks = _chunks(matrix, _chunk_size(device))
-
-    # Pass 1: finite count, signs, sum, min, max, row coherence, saturation.
-    total = torch.zeros(7, dtype=f64, device=device)
-    lo = torch.full((), math.inf, dtype=f64, device=device)
-    hi = torch.full((), -math.inf, dtype=f64, device=device)
-    for chunk in chunks:
-        finite = torch.isfinite(chunk)
-        clean = torch.where(finite, chunk, 0)
-        positive = clean > 0
-        negative = clean < 0
-        parts = [
-            torch.count_nonzero(finite),
-            torch.count_nonzero(positive),
-            torch.count_nonzero(negative),
-            clean.sum(dtype=f64),
-        ]
-        if rows:
-            parts += _row_sign_counts(positive, negative)
-        else:
-            parts += [torch.zeros((), device=device), torch.zeros((), device=device)]
-        parts.append(
-            _saturated(clean, saturation, finite) if saturation else torch.zeros((), device=device)
+    if numel == 0:
+        params = binning(math.inf, -math.inf, bins)
+        scalars = torch.zeros(_NSCALARS, dtype=f64)
+        scalars[_MIN], scalars[_MAX] = math.inf, -math.inf
+        scalars[_S:_PIVOT_S] = torch.tensor([params[2], params[3], params[4], params[0], params[1]])
+        counts = torch.zeros(bins, dtype=torch.int64)
+        return Summary(
+            scalars.to(device), counts.to(device), rows, bool(saturation), dead, note=note
         )
-        total += torch.stack([p.to(f64) for p in parts])
-        lo = torch.minimum(lo, torch.where(finite, chunk, math.inf).amin().to(f64))
-        hi = torch.maximum(hi, torch.where(finite, chunk, -math.inf).amax().to(f64))
 
-    n_finite = total[0]
-    empty = n_finite == 0
-    mean = total[3] / n_finite.clamp(min=1)
-    # Histogram range, with numpy's conventions for an empty and a constant tensor.
-    left = torch.where(empty, 0.0, lo)
-    right = torch.where(empty, 1.0, hi)
-    flat = right <= left
-    left, right = torch.where(flat, left - 0.5, left), torch.where(flat, right + 0.5, right)
-    scale = bins / (right - left)
+    size = _chunk_size(device)
+    inf = math.inf
+    # Pass 1: finite minimum and maximum, per row where rows are measured (rows of
+    # `matrix`; otherwise, blocks of one long row).
+    if rows:
+        matrix = x.reshape(x.shape[0], -1)
+        blocks = matrix.split(max(1, size // matrix.shape[1]), dim=0)
+    else:
+        blocks = x.reshape(1, -1).split(size, dim=1)
+    # Temporaries are allocated once per tensor and reused by every chunk: fresh large
+    # allocations come back from the OS each time and cost a page fault per 4 KB.
+    work = x.dtype if x.dtype in (torch.float32, f64) else torch.float32
+    masked = torch.empty(max(min(size, numel), blocks[0].numel()), dtype=work, device=device)
+    lows, highs = [], []
+    for block in blocks:
+        block = block.to(work)  # half and bfloat16 only: a no-op otherwise
+        out = masked[: block.numel()].view(block.shape)
+        lows.append(torch.nan_to_num(block, inf, inf, inf, out=out).amin(dim=1))
+        highs.append(torch.nan_to_num(block, -inf, -inf, -inf, out=out).amax(dim=1))
+    low, high = torch.cat(lows), torch.cat(highs)
+    lo, hi = low.min().to(f64), high.max().to(f64)
+    if rows:  # A row holds a positive (negative) entry iff its finite maximum is > 0 (< 0).
+        has_pos, has_neg = high > 0, low < 0
+        coherent = torch.count_nonzero(has_pos ^ has_neg)
+        nonzero_rows = torch.count_nonzero(has_pos | has_neg)
+    else:
+        coherent = nonzero_rows = torch.zeros((), dtype=torch.int64, device=device)
+    left, right, s, left_s, scale = _binning_t(lo, hi, bins)
 
-    # Pass 2: squared deviations from the mean, histogram.
-    m2 = torch.zeros((), dtype=f64, device=device)
-    for chunk in chunks:
-        finite = torch.isfinite(chunk).reshape(-1)
-        values = chunk.reshape(-1).to(f64)
-        deviation = (values - mean).masked_fill_(~finite, 0.0)
-        m2 += torch.dot(deviation, deviation)
-        index = ((values - left) * scale).nan_to_num_(0.0, 0.0, 0.0).clamp_(0, bins - 1).long()
-        index.masked_fill_(~finite, bins)
-        counts += torch.bincount(index, minlength=bins + 1)
+    # Pass 2: signs, the bin chain, shifted moments.
+    sat_lo, sat_hi = _exact_bounds(saturation, x.dtype) if saturation else (0.0, 0.0)
+    counts = torch.zeros(bins + 4, dtype=torch.int64, device=device)
+    sign_sums, sign_counts, shifted, squares, saturated = [], [], [], [], []
+    d_buf, t_buf = (torch.empty(min(size, numel), dtype=f64, device=device) for _ in range(2))
+    index_buf = torch.empty(min(size, numel), dtype=torch.int32, device=device)
+    for chunk in x.reshape(-1).split(size):
+        n = chunk.numel()
+        if chunk.dtype != work:
+            chunk = chunk.to(work)
+        sign = torch.sign(chunk, out=masked[:n])  # sign(NaN) is 0; +-Inf are taken out below
+        sign_sums.append(sign.sum())  # integers below 2^24: exact even in float32
+        sign_counts.append(torch.dot(sign, sign))
+        if saturation:
+            saturated.append(torch.count_nonzero((chunk < sat_lo) | (chunk > sat_hi)))
+        d = d_buf[:n].copy_(chunk).mul_(s).sub_(left_s)
+        # Finite t lies in [0, bins + 1): its trunc is the bin, bins meaning the clamp to
+        # bins - 1 (done on the counts below). NaN, +Inf and -Inf get marker bins.
+        t = torch.mul(d, scale, out=t_buf[:n])
+        t.nan_to_num_(nan=bins + 1, posinf=bins + 2, neginf=bins + 3)
+        counts += _count(t, bins + 4, index_buf[:n])
+        d.nan_to_num_(0.0, 0.0, 0.0)
+        shifted.append(d.sum())
+        squares.append(torch.dot(d, d))
 
-    scalars[_FINITE : _SUM + 1] = total[:4]
-    scalars[_MIN] = lo
-    scalars[_MAX] = hi
-    scalars[_M2] = m2
-    scalars[_COHERENT:] = total[4:]
-    return Summary(scalars, counts[:bins], rows, saturation, dead)
+    nan, pos_inf, neg_inf = counts[bins + 1], counts[bins + 2], counts[bins + 3]
+    counts = torch.cat([counts[: bins - 1], counts[bins - 1 : bins + 1].sum(0, keepdim=True)])
+    sign_sum = torch.stack(sign_sums).to(f64).sum()
+    sign_count = torch.stack(sign_counts).to(f64).sum()
+    if saturation:
+        sat = torch.stack(saturated).sum()
+        sat = sat - pos_inf * (inf > saturation[1]) - neg_inf * (-inf < saturation[0])
+    else:
+        sat = torch.zeros((), dtype=torch.int64, device=device)
+    scalars = torch.stack(
+        [
+            torch.full((), numel, dtype=f64, device=device),
+            numel - (neg_inf + pos_inf + nan).to(f64),
+            (sign_count + sign_sum) / 2 - pos_inf,
+            (sign_count - sign_sum) / 2 - neg_inf,
+            torch.stack(shifted).sum(),
+            torch.stack(squares).sum(),
+            lo,
+            hi,
+            coherent.to(f64),
+            nonzero_rows.to(f64),
+            sat.to(f64),
+            s,
+            left_s,
+            scale,
+            left,
+            right,
+            left_s,  # the pivot: lo * s unless lo == hi, which _finish answers alone
+        ]
+    )
+    return Summary(scalars, counts, rows, saturation is not None, dead, EAGER, note)
+
+
+def _count(t: Tensor, n: int, index: Tensor) -> Tensor:
+    """int64 counts of trunc(t) for t in [0, n): bincount on the CPU (`index` is a buffer
+    for the integers); elsewhere histc of trunc(t) over [0, n] (exact: integer t lands in
+    bin t), since bincount reads its maximum back to the host on CUDA, a synchronisation
+    per chunk. A chunk holds at most 2^24 entries, so histc's float counts stay exact."""
+    if not _counts_by_histc(t.device):
+        return torch.bincount(index.copy_(t), minlength=n)  # the copy truncates
+    return torch.histc(t.trunc_(), bins=n, min=0, max=n).to(torch.int64)
+
+
+def _counts_by_histc(device: torch.device) -> bool:
+    return device.type != "cpu"
+
+
+def _exact_bounds(saturation: tuple[float, float], dtype: torch.dtype) -> tuple[float, float]:
+    """Saturation bounds that compare exactly in `dtype`: torch compares a float32 tensor
+    with a Python float in float32, so x < 0.03 would really test x < float32(0.03). For
+    float32 x, x < lo iff x < (smallest float32 >= lo), and x > hi iff x > (largest
+    float32 <= hi)."""
+    lo, hi = saturation
+    if dtype == torch.float64:
+        return lo, hi
+    with np.errstate(over="ignore"):
+        lo32, hi32 = np.float32(lo), np.float32(hi)
+    if float(lo32) < lo:  # compared in float64: numpy would compare in float32
+        lo32 = np.nextafter(lo32, np.float32(math.inf))
+    if float(hi32) > hi:
+        hi32 = np.nextafter(hi32, np.float32(-math.inf))
+    return float(lo32), float(hi32)
 
 
 def _chunk_size(device: torch.device) -> int:
     return CHUNK_ELEMENTS if device.type == "cpu" else DEVICE_CHUNK_ELEMENTS
 
 
-def _chunks(matrix: Tensor, size: int) -> list[Tensor]:
-    """Split a 2-D tensor into row blocks of about `size` entries."""
-    per_row = max(1, matrix.shape[1])
-    rows_per_chunk = max(1, size // per_row)
-    return list(matrix.split(rows_per_chunk, dim=0))
-
-
 def norm(x: Tensor) -> Tensor:
-    """Frobenius norm accumulated in float64, as a 0-d device tensor."""
+    """Frobenius norm accumulated in float64, as a 0-d device tensor; scaled by a power of
+    two from max |x| where the squares overflow or underflow."""
     x = x.detach()
-    fused = _kernel_input(x)
-    if fused is not None:
-        compiled, array = fused
-        return torch.tensor(compiled.square_sum(array), dtype=torch.float64).sqrt()
+    if _fused_unavailable(x) is None:
+        compiled, array = kernels.ready(), _as_rows(x)
+        total = compiled.square_sum(array, 1.0)
+        s = 1.0
+        # Underflowed squares matter only if the total is tiny; overflow shows as inf.
+        if not 2.0**-900 <= total < math.inf:
+            low, high = torch.aminmax(x)
+            s = _power_of_two(max(-float(low), float(high)))
+            total = compiled.square_sum(array, s)
+        return torch.tensor(math.sqrt(total) / s, dtype=torch.float64)
+    if x.numel() == 0:
+        return torch.zeros((), dtype=torch.float64, device=x.device)
+    chunks = x.reshape(-1).split(_chunk_size(x.device))
+    extremes = torch.stack([torch.stack(torch.aminmax(c)) for c in chunks])  # NaN propagates
+    largest = torch.maximum(-extremes[:, 0].amin(), extremes[:, 1].amax()).to(torch.float64)
+    s = _power_of_two_t(largest.nan_to_num(0.0))
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for chunk in x.reshape(-1).split(_chunk_size(x.device)):
-        values = chunk.to(torch.float64)
+    buffer = torch.empty(chunks[0].numel(), dtype=torch.float64, device=x.device)
+    for chunk in chunks:
+        values = buffer[: chunk.numel()].copy_(chunk).mul_(s)
         total += torch.dot(values, values)
-    return total.sqrt()
+    return total.sqrt() / s
+
+
+# -- the host side ---------------------------------------------------------------------
 
 
 def collect(
@@ -255,31 +563,44 @@ def collect(
     pieces += [e.reshape(1).to(device=device, dtype=torch.float64) for e in extras]
     host = torch.cat(pieces).cpu().tolist()
 
+    values = [host[i * _NSCALARS : (i + 1) * _NSCALARS] for i in range(len(summaries))]
+    edges = bin_edges_of(
+        [
+            (v[_LEFT], v[_RIGHT], v[_S], v[_LEFT_S], v[_SCALE], s.counts.numel())
+            for v, s in zip(values, summaries)
+        ]
+    )
     stats = []
     offset_counts = _NSCALARS * len(summaries)
-    for i, summary in enumerate(summaries):
-        values = host[i * _NSCALARS : (i + 1) * _NSCALARS]
+    for v, e, summary in zip(values, edges, summaries):
         bins = summary.counts.numel()
         counts = [int(c) for c in host[offset_counts : offset_counts + bins]]
         offset_counts += bins
-        stats.append(_finish(values, counts, summary))
+        stats.append(_finish(v, counts, e, summary))
     return stats, host[offset_counts:]
 
 
-def _finish(v: list[float], counts: list[int], summary: Summary) -> TensorStats:
+def _finish(v: list[float], counts: list[int], edges: list[float], summary: Summary) -> TensorStats:
     numel = int(v[_NUMEL])
     finite = int(v[_FINITE])
     pos, neg = int(v[_POS]), int(v[_NEG])
     zero = finite - pos - neg
     denominator = numel or 1
-    mean = v[_SUM] / finite if finite else None
-    std = math.sqrt(v[_M2] / (finite - 1)) if finite > 1 else None
-    norm_value = math.sqrt(v[_M2] + finite * mean * mean) if finite else 0.0
-    lo, hi = (v[_MIN], v[_MAX]) if finite else (0.0, 1.0)
-    if finite and lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    bins = len(counts)
-    edges = [lo + (hi - lo) * i / bins for i in range(bins)] + [hi]
+    s, pivot_s = v[_S], v[_PIVOT_S]
+    mean = std = None
+    # No finite entry: no norm either (NaN, written as null), unless there is no entry.
+    norm_value = 0.0 if numel == 0 else math.nan
+    if finite and v[_MIN] == v[_MAX]:  # every finite entry is the same number
+        mean = v[_MIN]
+        std = 0.0 if finite > 1 else None
+        norm_value = abs(mean) * math.sqrt(finite)
+    elif finite:
+        shifted_mean = v[_SHIFTED] / finite
+        mean_s = pivot_s + shifted_mean
+        m2 = max(0.0, v[_SQUARES] - v[_SHIFTED] * shifted_mean)
+        mean = mean_s / s
+        std = math.sqrt(m2 / (finite - 1)) / s if finite > 1 else None
+        norm_value = math.sqrt(m2 + finite * mean_s * mean_s) / s
     row_coherence = None
     if summary.rows and v[_NONZERO_ROWS] > 0:
         row_coherence = v[_COHERENT] / v[_NONZERO_ROWS]

@@ -6,6 +6,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widgets import DataTable
 
 from gradtui.plots import SHORT_TITLES, draw_flow, draw_histogram, stats_for
 from gradtui.result import Histogram, LayerResult
@@ -139,12 +140,18 @@ class ResultsPane(VerticalScroll):
 
     def fit_plots(self) -> None:
         """Give the charts (each child with a `fit` method) the height that the table and
-        the findings leave."""
-        charts = [child for child in self.children if hasattr(child, "fit")]
-        used = sum(
-            child.outer_size.height
-            for child in self.children
-            if child not in charts and child.display
-        )
-        for chart in charts:
-            chart.fit(self.scrollable_content_region.height - used)
+        the findings leave. Their heights are computed from their content, not read from
+        the last layout, which may not have caught up with a new result yet."""
+        width = self.scrollable_content_region.width
+        used = 0
+        for child in self.children:
+            if hasattr(child, "fit") or not child.display:
+                continue
+            if isinstance(child, DataTable):
+                used += child.row_count + int(child.show_header)
+            else:
+                inner = width - child.styles.padding.width
+                used += child.get_content_height(self.size, self.size, inner)
+        for chart in self.children:
+            if hasattr(chart, "fit"):
+                chart.fit(self.scrollable_content_region.height - used)

@@ -48,7 +48,9 @@ class SignMapView(Widget):
 
     def fit(self, available: int) -> None:
         """Take the rows the results pane leaves (at least MIN_HEIGHT)."""
-        self.styles.height = max(MIN_HEIGHT, available)
+        height = max(MIN_HEIGHT, available)
+        if self.styles.height is None or self.styles.height.value != height:
+            self.styles.height = height
 
     def step_layer(self, step: int) -> None:
         """The next (1) or previous (-1) layer, wrapping around."""
