@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from gradtui import __version__
 from gradtui.fields import FieldInfo
+from gradtui.result import stats_path_text
 from gradtui.spec import (
     FIELDS,
     PRESETS,
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_flags(probe)
     probe.add_argument(
         "--json", metavar="PATH", help="write the result as JSON to PATH, or - for stdout only"
+    )
+    probe.add_argument(
+        "--verbose",
+        action="store_true",
+        help="say on stderr which statistics path measured (fused numba kernels or plain "
+        "torch) and why",
     )
     commands.add_parser("presets", help="list the presets")
     train = commands.add_parser("train", help="train on a task; loss, update coherence, trajectory")
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         _spec_error(error)
     if args.command == "probe":
-        return _probe(spec, args.json)
+        return _probe(spec, args.json, verbose=args.verbose)
     if args.command in ("train", "compare"):
         texts = _given(args, TRAIN_FIELDS)
         try:
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     return app.return_code or 0
 
 
-def _probe(spec: Spec, json_path: str | None) -> int:
+def _probe(spec: Spec, json_path: str | None, *, verbose: bool = False) -> int:
     from gradtui.lab import run_probe
     from gradtui.report import make_console, print_report
 
@@ -240,6 +247,8 @@ def _probe(spec: Spec, json_path: str | None) -> int:
         _spec_error(error)
     except RuntimeError as error:  # e.g. CUDA out of memory: one line, not a traceback
         _fail(f"the probe failed on {spec.device}: {describe(error)}")
+    if verbose:
+        print(f"gradtui: statistics: {stats_path_text(result)}", file=sys.stderr)
     return _output(result.to_json(), json_path, lambda: print_report(result, make_console()))
 
 

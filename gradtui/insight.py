@@ -40,7 +40,8 @@ def _weight_notes(result: ProbeResult) -> list[str]:
         )
     if mixed_but_coherent:
         notes.append(
-            f"{_layers(mixed_but_coherent).capitalize()} only look mixed: neurons differ in "
+            f"{_layers(mixed_but_coherent).capitalize()} only "
+            f"look{'' if len(mixed_but_coherent) > 1 else 's'} mixed: neurons differ in "
             "sign, but within each neuron the sign is one."
         )
     if one_signed:
@@ -134,7 +135,7 @@ def _health_notes(result: ProbeResult) -> list[str]:
                 "vanish toward the input" if small.index < large.index else "grow toward the input"
             )
             notes.append(
-                f"Gradients {what}: |g| is {factor:.2g}x smaller in layer {small.index} "
+                f"Gradients {what}: |g| is {_times(factor)} smaller in layer {small.index} "
                 f"({small.weight_grad.norm:.2g}) than in layer {large.index} "
                 f"({large.weight_grad.norm:.2g})."
             )
@@ -180,6 +181,11 @@ def _has_finite(stats) -> bool:
 
 def _all_zero(stats) -> bool:
     return stats is not None and stats.numel > 0 and stats.zero == 1.0
+
+
+def _times(factor: float) -> str:
+    """`2.0e12x`, `3400x`: a factor in a few characters."""
+    return f"{factor:.0f}x" if factor < 1e5 else f"{factor:.1e}x".replace("e+", "e")
 
 
 def _layers(items: list[int]) -> str:

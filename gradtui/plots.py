@@ -92,7 +92,9 @@ def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = Tr
         plt.xlim(-0.5, len(layers) - 0.5)
         plt.ylim(0, 1)
         plt.yticks([], [])
-        plt.text("every gradient is 0 (or not finite)", 0, 0.5)
+        plt.text(
+            "every gradient is 0 (or not finite)", (len(layers) - 1) / 2, 0.5, alignment="center"
+        )
         _layer_ticks(plt, layers, width)
         return
     if log:

@@ -329,3 +329,9 @@ def comparison_json(runs: list[TrainResult], threshold: float) -> str:
         "runs": [run.to_dict(threshold) for run in runs],
     }
     return json.dumps(_finite_or_none(data), indent=2, allow_nan=False)
+
+
+def stats_path_text(result: ProbeResult) -> str:
+    """Which statistics path measured a probe, and why, in words."""
+    name = "fused numba kernels" if result.stats_path == "fused" else "plain torch"
+    return f"{name}" + (f" ({result.stats_note})" if result.stats_note else "")

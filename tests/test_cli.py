@@ -383,3 +383,14 @@ def test_ctrl_c_ends_training_quietly():
         process.wait()
     assert "Traceback" not in rest
     assert all(line.startswith("step ") for line in rest.splitlines())
+
+
+def test_verbose_says_which_statistics_path_measured(capsys):
+    from gradtui.lab import kernels
+
+    assert main(["probe", "--sizes", "6,5,4", "--device", "cpu", "--verbose", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    expected = "fused numba kernels" if data["stats_path"] == "fused" else "plain torch"
+    assert captured.err.startswith(f"gradtui: statistics: {expected}")
+    assert (data["stats_path"] == "fused") == (kernels.ready() is not None)

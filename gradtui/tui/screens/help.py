@@ -68,10 +68,6 @@ class HelpScreen(ModalScreen[None]):
                 keys = binding.key.replace("question_mark", "?").replace(",", " or ")
                 lines.append(f"- `{keys}`: {binding.tooltip or binding.description}")
         lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs it")
-        lines.append(
-            "- `pageup` `pagedown` `home` `end`, `j` `k` (or the arrows): scroll the results"
-            " (or this help), whatever has focus"
-        )
         lines.append("- `ctrl+p`: command palette: presets, views, activations, actions")
         return "\n".join(lines) + "\n"
 

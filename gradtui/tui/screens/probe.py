@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 from gradtui.fields import ACTIVATIONS
 from gradtui.insight import findings
 from gradtui.plots import VIEW_TITLES, VIEWS
-from gradtui.result import ProbeResult
+from gradtui.result import ProbeResult, stats_path_text
 from gradtui.spec import PRESETS, Spec, describe
 from gradtui.table import number
 from gradtui.tui.commands import Command, ScreenCommands
@@ -198,7 +198,7 @@ class ProbeScreen(Screen[None]):
         Binding(
             "escape",
             "leave_field",
-            "Leave field (enter runs)",
+            "Leave field",
             id="leave-field",
             tooltip="leave the field being edited, so letter keys act again",
         ),
@@ -275,7 +275,11 @@ class ProbeScreen(Screen[None]):
         self.query_one(HistogramGrid).loading = False
         self.app.result = message.result
         elapsed = message.elapsed * 1000
-        self.status(f"Ran in {elapsed:.0f} ms: {self._result_summary(message.result)}")
+        # Why a run is slow, when it is: the plain torch path measured, not the kernels.
+        path = (
+            "" if message.result.stats_path == "fused" else f" ({stats_path_text(message.result)})"
+        )
+        self.status(f"Ran in {elapsed:.0f} ms{path}: {self._result_summary(message.result)}")
         if not message.result.finite:
             self.notify(message.result.warnings[0], title="Non-finite values", severity="warning")
 

@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select
 from textual.worker import get_current_worker
@@ -75,6 +75,14 @@ class TrainScreen(Screen[None]):
             tooltip="leave a field; cancel a run in flight; else back to the probe",
         ),
         Binding("t", "back", "Probe", id="train.back", tooltip="back to the probe view"),
+        Binding("pagedown", "scroll('page_down')", "Page down", show=False),
+        Binding("pageup", "scroll('page_up')", "Page up", show=False),
+        Binding("home", "scroll('home')", "Top", show=False),
+        Binding("end", "scroll('end')", "Bottom", show=False),
+        Binding(
+            "j,down", "scroll('down')", "Down", show=False, tooltip="scroll the runs and charts"
+        ),
+        Binding("k,up", "scroll('up')", "Up", show=False, tooltip="scroll the runs and charts"),
     ]
 
     def __init__(self) -> None:
@@ -96,10 +104,13 @@ class TrainScreen(Screen[None]):
         )
         yield FieldForm(TrainSpec(), extra=(compare,), id="train-form")
         yield StatusLine("Press r to train the configured network.")
-        yield RunsTable()
-        with Grid(id="train-grid"):
-            for draw, name in zip(TRAINING_CHARTS, ("loss", "ratio", "coherence", "trajectory")):
-                yield RunsPlot(draw, id=f"train-{name}")
+        with VerticalScroll(id="train-body", can_focus=False):
+            yield RunsTable()
+            with Grid(id="train-grid"):
+                for draw, name in zip(
+                    TRAINING_CHARTS, ("loss", "ratio", "coherence", "trajectory")
+                ):
+                    yield RunsPlot(draw, id=f"train-{name}")
         yield Footer(compact=True)
 
     def on_screen_resume(self) -> None:
@@ -162,11 +173,27 @@ class TrainScreen(Screen[None]):
         else:
             self.app.pop_screen()
 
+    def action_scroll(self, where: str) -> None:
+        """Scroll the runs table and the charts, whatever has focus (a field keeps its
+        own keys)."""
+        getattr(self.query_one("#train-body"), f"scroll_{where}")(animate=False)
+
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "train")
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    @on(Input.Changed, "#field-compare")
+    def _compare_edited(self, event: Input.Changed) -> None:
+        """The compare field is checked as typed, like the others."""
+        text = event.value.strip()
+        try:
+            parse_activations(text) if text else None
+        except SpecError as error:
+            self.query_one("#row-compare", FieldRow).show_error(error.reason)
+        else:
+            self.query_one("#row-compare", FieldRow).show_error(None)
 
     @on(FieldForm.Submitted)
     @on(Input.Submitted, "#field-compare")

@@ -20,7 +20,7 @@ class ConfigPane(VerticalScroll):
 
     DEFAULT_CSS = """
     ConfigPane {
-        width: 30;
+        width: 32;
         padding: 0 1;
         background: $surface;
         border-right: vkey $panel-lighten-2;

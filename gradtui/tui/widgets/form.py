@@ -26,7 +26,7 @@ class FieldRow(Vertical):
     FieldRow > Horizontal { height: 1; }
     FieldRow .field-label { width: 8; color: $text-muted; }
     FieldRow Input, FieldRow Select { width: 1fr; }
-    FieldRow > .field-error { display: none; height: auto; padding-left: 8; color: $text-error; }
+    FieldRow > .field-error { display: none; height: auto; padding-left: 1; color: $text-error; }
     FieldRow.-invalid > .field-error { display: block; }
     FieldRow.-invalid Input, FieldRow.-invalid Select { background: $error 25%; }
     FieldRow:focus-within .field-label { text-style: reverse bold; color: $text; }
@@ -187,6 +187,8 @@ class FieldForm(Vertical):
     @on(Input.Changed)
     @on(Select.Changed)
     def _edited(self, event: Input.Changed | Select.Changed) -> None:
+        if event.control.id not in {f"field-{name}" for name in self.rows()}:
+            return  # an extra row's: its owner checks it
         event.stop()
         self.check()
 
