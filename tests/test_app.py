@@ -305,3 +305,16 @@ async def test_the_preset_list_loads_the_preset_into_the_form_and_the_header():
         assert app.screen.sub_title.startswith("100,100,100,100,100 tanh")
         await run_and_wait(pilot, "r")
         assert app.result.spec == app.spec and not app.screen.has_class("-stale")
+
+
+async def test_e_and_s_into_a_missing_folder_say_so_and_the_app_lives_on(tmp_path):
+    missing = tmp_path / "gone"
+    app = make_app(preset("seed-v2.0").replace(device="cpu", sizes=(6, 5, 4)), output_dir=missing)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_and_wait(pilot, "r")
+        for key in ("e", "s"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.is_running
+            assert status_text(app).startswith(f"Not saved: cannot write {missing}/")
+        assert not missing.exists() and list(tmp_path.iterdir()) == []
