@@ -91,6 +91,7 @@ def _add_spec_flags(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     add(
         "--preset",
         dest=prefix + "preset",
+        metavar="NAME",
         default=argparse.SUPPRESS,
         help=f"start from a preset: {', '.join(PRESETS)}",
     )

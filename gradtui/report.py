@@ -39,7 +39,7 @@ def sign_table(result: ProbeResult, width: int, view: str = "weight") -> Table:
     )
     rows = table.rows(result, view)
     columns = table.VIEW_COLUMNS[view]
-    shown = table.fit(view, rows, width, gap=1)
+    shown = table.fit(view, rows, width - 2, gap=1)  # the box draws a space on each side
     for i in shown:
         justify = "left" if columns[i].left else "right"
         grid.add_column(columns[i].header, justify=justify, no_wrap=True)

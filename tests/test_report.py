@@ -152,3 +152,22 @@ def test_an_even_histogram_is_a_flat_block_and_an_empty_one_says_so():
     assert float(labels[0]) == pytest.approx(10 * 1.05, abs=0.05)
     _, heights, text = drawn([0] * 10)
     assert not any(heights) and "no finite entries" in text
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_the_report_table_never_cuts_a_cell(width, activation):
+    import io
+
+    from rich.console import Console
+
+    from gradtui.report import sign_table
+
+    result = run_probe(preset("seed-v2.0").replace(device="cpu", activation=activation))
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(sign_table(result, width))
+    text = out.getvalue()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    for layer in result.layers:  # the row coherence of each layer is there, whole
+        assert table.percent(layer.weight_grad.row_coherence) in text
