@@ -222,6 +222,10 @@ def test_activation_notes_name_the_fed_layers_but_not_past_the_last():
     assert findings(result([layer(1), layer(2, activation=POSITIVE)]), "activation") == [
         "Layer 2 output no negative value."
     ]
+    two = [layer(1, activation=POSITIVE), layer(2, activation=POSITIVE), layer(3)]
+    assert findings(result(two), "activation") == [
+        "Layers 1, 2 output no negative value: layers 2, 3 take only non-negative inputs."
+    ]
     nan = figures(numel=4, nonfinite=4, pos=0.0, neg=0.0)
     assert findings(result([layer(1, activation=nan), layer(2)]), "activation") == []
     assert findings(result([layer(1), layer(2)]), "activation") == []
