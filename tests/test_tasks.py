@@ -95,7 +95,13 @@ def test_teacher_point_by_point():
     y = hidden @ w2.T / 4.0 + noise * torch.randn((n, 1), generator=g, dtype=torch.float64)
     assert torch.allclose(task.x, x, rtol=0, atol=0)
     assert torch.allclose(task.y, y, rtol=1e-12, atol=1e-14)
-    assert (task.classification, task.inputs, task.outputs, task.loss) == (False, 8, 1, "mse")
+    assert (task.name, task.classification, task.inputs, task.outputs, task.loss) == (
+        "teacher",
+        False,
+        8,
+        1,
+        "mse",
+    )
 
 
 @pytest.mark.parametrize("name", ["circle", "teacher"])
