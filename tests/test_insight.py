@@ -130,6 +130,7 @@ def test_layer_lists_read_as_words():
 
 def test_all_zero_needs_an_entry_and_every_entry_zero():
     assert _all_zero(figures(zero=1.0, pos=0.0, neg=0.0))
+    assert _all_zero(figures(numel=1, zero=1.0, pos=0.0, neg=0.0))
     assert not _all_zero(figures(zero=0.75, pos=0.25, neg=0.0))
     assert not _all_zero(figures(numel=0, zero=1.0, pos=0.0, neg=0.0))
     assert not _all_zero(None)
