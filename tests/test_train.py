@@ -430,3 +430,31 @@ def test_compare_stops_before_a_run_when_cancelled_and_reports_each_run():
         lambda i, r: seen.append(i),
     )
     assert seen == [0, 0, 1, 1] and not any(run.cancelled for run in runs)
+
+
+def test_update_ratio_edges_one_or_two_weights_equal_weights_and_overflow():
+    # A layer of two weights has a std; a layer of one weight has none.
+    trainer = Trainer(Spec(sizes=(2, 1, 2), device="cpu", dtype="float64"), TrainSpec(lr=0.5))
+    before = [linear.weight.detach().clone() for linear in trainer.model.linears]
+    step = trainer.step()
+    for layer, linear, old in zip(step.layers, trainer.model.linears, before):
+        update = linear.weight.detach() - old
+        expected = math.log10(float(update.std()) / float(old.std()))
+        assert layer.update_ratio == pytest.approx(expected, rel=1e-9)
+    single = Trainer(Spec(sizes=(8, 1, 1), device="cpu"), TrainSpec(task="teacher", lr=0.5))
+    assert single.model.linears[1].weight.numel() == 1
+    assert single.step().layers[1].update_ratio is None
+    # Equal weights (std 0): no ratio rather than a division by zero.
+    equal = Trainer(Spec(sizes=(2, 3, 2), device="cpu"), TrainSpec(lr=0.5))
+    with torch.no_grad():
+        equal.model.linears[0].weight.fill_(0.25)
+    assert equal.step().layers[0].update_ratio is None
+    # std(update) / std(W) beyond any float (about 2e151 / 4e-160): no ratio either.
+    tiny = Trainer(Spec(sizes=(2, 3, 2), device="cpu", dtype="float64"), TrainSpec(lr=1e153))
+    with torch.no_grad():
+        tiny.model.linears[0].weight.mul_(1e-159)
+    old = tiny.model.linears[0].weight.detach().clone()
+    step = tiny.step()
+    update = tiny.model.linears[0].weight.detach() - old
+    assert float(update.std()) / float(old.std()) == math.inf
+    assert step.layers[0].update_ratio is None
