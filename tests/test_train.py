@@ -405,8 +405,9 @@ def test_a_trace_at_the_networks_last_indexes_is_allowed():
 
 
 def test_training_runs_on_the_specs_device_and_seed():
-    trainer = Trainer(small(seed=9), TrainSpec(task="xor", samples=8))
-    assert trainer.device == torch.device("cpu")
+    plan = TrainSpec(task="xor", samples=8)
+    trainer = Trainer(small(seed=9), plan)
+    assert trainer.device == torch.device("cpu") and trainer.train_spec == plan
     assert torch.equal(trainer.task.x, make_task("xor", samples=8, noise=0.2, seed=9).x)
 
 
