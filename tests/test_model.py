@@ -227,11 +227,12 @@ def test_inputs_and_targets_are_the_documented_draws(dtype):
 
 
 def test_each_loss_against_its_formula():
-    spec = Spec(sizes=(2, 3), batch_size=2, target=4.0, dtype="float64")
+    # A target that float32 cannot hold: the float64 loss must see it in float64.
+    spec = Spec(sizes=(2, 3), batch_size=2, target=0.1, dtype="float64")
     output = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.25]], dtype=torch.float64)
     total = 0.5 - 1.0 + 2.0 + 1.5 + 0.0 - 0.25
     assert compute_loss(spec, output, None).item() == total
-    assert compute_loss(spec.replace(loss="sum-mse"), output, None).item() == (total - 4.0) ** 2
+    assert compute_loss(spec.replace(loss="sum-mse"), output, None).item() == (total - 0.1) ** 2
     target = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
     mse = ((0.5 - 1) ** 2 + 4 + 1 + 1.5**2 + 0 + 0.25**2) / 6
     assert compute_loss(spec.replace(loss="mse"), output, target).item() == pytest.approx(mse)
