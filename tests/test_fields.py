@@ -107,3 +107,13 @@ def test_each_kind_says_what_it_allows_in_words():
     assert Switch().allowed() == "on, off"
     assert Pattern("x+", "one x or more").allowed() == "one x or more"
     assert Init(("default", "orthogonal")).allowed() == "default, orthogonal, normal:STD"
+
+
+def test_the_text_forms_of_a_switch_and_an_empty_size():
+    assert Switch().text(False) == "off" and Switch().text(True) == "on"
+    assert Spec(bias=False).field_text("bias") == "off"
+    with pytest.raises(ValueError) as error:
+        Sizes(max_layers=3).parse("4,,2")
+    assert str(error.value) == (
+        "an empty item in '4,,2'; give comma-separated positive integers like 100,100,100"
+    )
