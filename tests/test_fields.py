@@ -117,3 +117,9 @@ def test_the_text_forms_of_a_switch_and_an_empty_size():
     assert str(error.value) == (
         "an empty item in '4,,2'; give comma-separated positive integers like 100,100,100"
     )
+
+
+def test_an_integer_beyond_any_float_is_refused_in_words():
+    with pytest.raises(ValueError) as error:
+        Float().check(10**400)
+    assert str(error.value) == "must be a finite number, got an integer too large for a float"
