@@ -242,3 +242,21 @@ def test_each_loss_against_its_formula():
     assert compute_loss(spec.replace(loss="cross-entropy"), output, labels).item() == pytest.approx(
         ce, rel=1e-12
     )
+
+
+@pytest.mark.parametrize("init", ["kaiming-uniform", "kaiming-normal"])
+def test_kaiming_under_leaky_relu_uses_the_networks_slope_exactly(init):
+    # Gain sqrt(2 / (1 + 0.01^2)), 5e-5 below ReLU's sqrt(2): too close for the statistics
+    # above, so the weights are drawn again from the same stream.
+    spec = Spec(sizes=(6, 5), activation="leaky_relu", init=init)
+    torch.manual_seed(2)
+    weight = build_model(spec).linears[0].weight.detach()
+    torch.manual_seed(2)
+    torch.nn.Linear(6, 5)  # PyTorch's default init draws first
+    std = math.sqrt(2.0 / (1.0 + 0.01**2)) / math.sqrt(6)
+    expected = torch.empty(5, 6)
+    if init == "kaiming-normal":
+        expected.normal_(0.0, std)
+    else:
+        expected.uniform_(-math.sqrt(3.0) * std, math.sqrt(3.0) * std)
+    assert torch.allclose(weight, expected, rtol=1e-6, atol=0)
