@@ -100,7 +100,8 @@ def _activation_notes(result: ProbeResult) -> list[str]:
     ]
     if non_negative:
         fed = [i + 1 for i in non_negative if i < len(layers)]
-        then = f": {_layers(fed)} take only non-negative inputs" if fed else ""
+        takes = "take" if len(fed) > 1 else "takes"
+        then = f": {_layers(fed)} {takes} only non-negative inputs" if fed else ""
         notes.append(f"{_layers(non_negative).capitalize()} output no negative value{then}.")
     return notes + _unit_notes(layers)
 

@@ -9,7 +9,7 @@ import torch
 from textual.widgets import Select
 
 from gradtui.__main__ import build_parser
-from gradtui.fields import ACTIVATIONS, Choice, Switch
+from gradtui.fields import ACTIVATIONS, Choice, Float, Init, Int, Pattern, Sizes, Switch
 from gradtui.lab.model import ACTIVATION_MODULES, build_model
 from gradtui.lab.probe import run_probe
 from gradtui.spec import Spec, TrainSpec
@@ -94,3 +94,33 @@ async def test_cli_config_pane_and_train_form_offer_the_catalogues_fields_and_de
                 assert options == info.kind.choices, name
             else:
                 assert options is None, name  # typed in an Input
+
+
+def test_each_kind_says_what_it_allows_in_words():
+    assert Float().allowed() == "a finite number"
+    assert Float(0.0).allowed() == "a positive number"
+    assert Float(0.0, closed=True).allowed() == "a number >= 0"
+    assert Float(1.5).allowed() == "a number > 1.5"
+    assert Float(-2.0, closed=True).allowed() == "a number >= -2"
+    assert Sizes(max_layers=3).allowed() == "N+1 positive integers for N layers"
+    assert Int(1, 5).allowed() == "1 to 5"
+    assert Choice(("a", "b")).allowed() == "a, b"
+    assert Switch().allowed() == "on, off"
+    assert Pattern("x+", "one x or more").allowed() == "one x or more"
+    assert Init(("default", "orthogonal")).allowed() == "default, orthogonal, normal:STD"
+
+
+def test_the_text_forms_of_a_switch_and_an_empty_size():
+    assert Switch().text(False) == "off" and Switch().text(True) == "on"
+    assert Spec(bias=False).field_text("bias") == "off"
+    with pytest.raises(ValueError) as error:
+        Sizes(max_layers=3).parse("4,,2")
+    assert str(error.value) == (
+        "an empty item in '4,,2'; give comma-separated positive integers like 100,100,100"
+    )
+
+
+def test_an_integer_beyond_any_float_is_refused_in_words():
+    with pytest.raises(ValueError) as error:
+        Float().check(10**400)
+    assert str(error.value) == "must be a finite number, got an integer too large for a float"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from gradtui.insight import findings
+import math
+
+from gradtui.insight import _all_zero, _layers, findings
 from gradtui.lab import run_probe
+from gradtui.result import Histogram, LayerResult, ProbeResult, TensorStats
 from gradtui.spec import Spec, preset
 
 
@@ -54,3 +57,228 @@ def test_saturation_and_non_finite_values_are_reported():
     assert "half or more of the units are saturated" in saturated
     broken = notes_for(Spec(sizes=(4, 4, 2), init="normal:1e30", activation="identity"))
     assert "non-finite" in broken
+
+
+# -- the rules one by one, on hand-built results ------------------------------------------
+
+
+def figures(
+    *,
+    numel: int = 4,
+    pos: float = 0.5,
+    neg: float = 0.5,
+    zero: float = 0.0,
+    nonfinite: int = 0,
+    norm: float = 1.0,
+    row_coherence: float | None = 0.0,
+    saturated: float | None = None,
+    dead: float | None = None,
+) -> TensorStats:
+    return TensorStats(
+        numel=numel,
+        pos=pos,
+        neg=neg,
+        zero=zero,
+        nonfinite=nonfinite,
+        mean=0.0,
+        std=1.0,
+        min=-1.0,
+        max=1.0,
+        norm=norm,
+        hist=Histogram(edges=[-1.0, 1.0], counts=[numel - nonfinite]),
+        row_coherence=row_coherence,
+        saturated=saturated,
+        dead=dead,
+    )
+
+
+MIXED = figures()
+POSITIVE = figures(pos=1.0, neg=0.0)
+
+
+def layer(index: int, weight=MIXED, activation=MIXED, bias=MIXED) -> LayerResult:
+    return LayerResult(
+        index=index,
+        in_features=2,
+        out_features=2,
+        activation_name="tanh",
+        weight_grad=weight,
+        bias_grad=bias,
+        activation_stats=activation,
+        weight_norm=1.0,
+    )
+
+
+def result(layers: list[LayerResult], batch_size: int = 1, warnings=()) -> ProbeResult:
+    spec = Spec(sizes=(2,) * (len(layers) + 1), batch_size=batch_size)
+    return ProbeResult(spec=spec, device="cpu", loss=1.0, layers=layers, warnings=list(warnings))
+
+
+NO_ROW = (
+    "No layer's rows are one-signed: the activation's outputs have both signs, so a "
+    "neuron's weights can move in different directions in one step."
+)
+
+
+def test_layer_lists_read_as_words():
+    assert _layers([3]) == "layer 3"
+    assert _layers([2, 3]) == "layers 2, 3"
+    assert _layers([2, 3, 4]) == "layers 2-4"
+    assert _layers([1, 3, 4]) == "layers 1, 3, 4"
+    assert _layers([2, 3, 5]) == "layers 2, 3, 5"
+
+
+def test_all_zero_needs_an_entry_and_every_entry_zero():
+    assert _all_zero(figures(zero=1.0, pos=0.0, neg=0.0))
+    assert _all_zero(figures(numel=1, zero=1.0, pos=0.0, neg=0.0))
+    assert not _all_zero(figures(zero=0.75, pos=0.25, neg=0.0))
+    assert not _all_zero(figures(numel=0, zero=1.0, pos=0.0, neg=0.0))
+    assert not _all_zero(None)
+
+
+def test_weight_notes_word_for_word():
+    coherent = figures(row_coherence=1.0)
+    one_signed = figures(pos=1.0, neg=0.0, row_coherence=1.0)
+    res = result(
+        [
+            layer(1),
+            layer(2, weight=coherent),
+            layer(3, weight=coherent, activation=POSITIVE),
+            layer(4, weight=one_signed),
+        ],
+        warnings=["a warning"],
+    )
+    assert findings(res) == [
+        "Row coherence 100% in layers 2-4: each neuron's incoming gradients share one sign, "
+        "so its weights all move one way (zig-zag).",
+        "Layers 2, 3 only look mixed: neurons differ in sign, but within each neuron the "
+        "sign is one.",
+        "Layer 4: all weight gradients one sign.",
+        "a warning",
+    ]
+    # An unknown view falls back to the weight view.
+    assert findings(res, "no such view") == findings(res, "weight")
+
+
+def test_the_batch_note_counts_layers_and_needs_a_batch():
+    fed = [layer(1, activation=POSITIVE), layer(2, activation=POSITIVE), layer(3)]
+    assert findings(result(fed, batch_size=2)) == [
+        "Batch 2: layers 2, 3 take only non-negative inputs, yet rows mix signs where "
+        "samples' deltas disagree: the batch averages the restriction away, the activation "
+        "does not."
+    ]
+    assert findings(result(fed, batch_size=1)) == []
+    # One fed layer: "takes"; a layer without any row figure (None) counts as averaged.
+    one = [layer(1, activation=POSITIVE), layer(2, weight=figures(row_coherence=None))]
+    assert findings(result(one, batch_size=3)) == [
+        "Batch 3: layer 2 takes only non-negative inputs, yet rows mix signs where "
+        "samples' deltas disagree: the batch averages the restriction away, the activation "
+        "does not."
+    ]
+    # A layer fed by an all-non-finite output is not known to be fed non-negative inputs.
+    nan_fed = [layer(1, activation=figures(numel=4, nonfinite=4, pos=0.0, neg=0.0)), layer(2)]
+    assert findings(result(nan_fed, batch_size=2)) == [NO_ROW]
+
+
+def test_no_row_one_signed_only_below_five_percent_after_the_first_layer():
+    assert findings(result([layer(1), layer(2)])) == [NO_ROW]
+    assert findings(result([layer(1), layer(2, weight=figures(row_coherence=None))])) == [NO_ROW]
+    assert findings(result([layer(1), layer(2, weight=figures(row_coherence=0.05))])) == []
+    # The first layer's rows do not count (its inputs are the data), nor does a lone layer.
+    assert findings(result([layer(1, weight=figures(row_coherence=0.5)), layer(2)])) == [NO_ROW]
+    assert findings(result([layer(1)])) == []
+
+
+def test_bias_notes_word_for_word():
+    zero = figures(zero=1.0, pos=0.0, neg=0.0)
+    layers = [layer(1, bias=POSITIVE), layer(2, bias=zero), layer(3, bias=POSITIVE)]
+    delta = (
+        "A bias gradient is the neuron's delta (dL/dz): row j of dL/dW is delta_j times the "
+        "layer's input, so these signs are the rows' signs where inputs are positive."
+    )
+    assert findings(result(layers), "bias") == [
+        delta,
+        "Layers 1, 3: every neuron's bias gradient has one sign.",
+        "Layer 2: every bias gradient is exactly 0.",
+    ]
+    assert findings(result(layers, batch_size=2), "bias") == [
+        "Layers 1, 3: every neuron's bias gradient has one sign.",
+        "Layer 2: every bias gradient is exactly 0.",
+    ]
+    unbiased = [layer(1, bias=None), layer(2, bias=None)]
+    assert findings(result(unbiased), "bias") == [
+        "The layers have no bias (--no-bias): nothing to show in this view."
+    ]
+    # Layers without a bias are left out of the notes of those with one.
+    assert findings(result([layer(1, bias=None), layer(2, bias=POSITIVE)], 2), "bias") == [
+        "Layer 2: every neuron's bias gradient has one sign."
+    ]
+
+
+def test_activation_notes_name_the_fed_layers_but_not_past_the_last():
+    layers = [layer(1, activation=POSITIVE), layer(2), layer(3, activation=POSITIVE)]
+    assert findings(result(layers), "activation") == [
+        "Layers 1, 3 output no negative value: layer 2 takes only non-negative inputs."
+    ]
+    assert findings(result([layer(1), layer(2, activation=POSITIVE)]), "activation") == [
+        "Layer 2 output no negative value."
+    ]
+    two = [layer(1, activation=POSITIVE), layer(2, activation=POSITIVE), layer(3)]
+    assert findings(result(two), "activation") == [
+        "Layers 1, 2 output no negative value: layers 2, 3 take only non-negative inputs."
+    ]
+    nan = figures(numel=4, nonfinite=4, pos=0.0, neg=0.0)
+    assert findings(result([layer(1, activation=nan), layer(2)]), "activation") == []
+    assert findings(result([layer(1), layer(2)]), "activation") == []
+
+
+def test_unit_notes_from_half_the_units_on():
+    half = figures(saturated=0.5, dead=0.5)
+    under = figures(saturated=0.49, dead=0.49)
+    layers = [layer(1, activation=half), layer(2, activation=under), layer(3)]
+    units = [
+        "Layer 1: half or more of the units are saturated; their gradients vanish.",
+        "Layer 1: half or more of the ReLU outputs are 0.",
+    ]
+    assert findings(result(layers), "activation") == units
+    assert findings(result(layers), "flow") == units
+
+
+def test_flow_notes_tell_vanishing_and_growing_gradients_past_a_factor_of_1e3():
+    steady = "Gradient norms stay within 1e3 of each other."
+    small, large = figures(norm=1e-3), figures(norm=2.0)
+    assert findings(result([layer(1, weight=small), layer(2, weight=large)]), "flow") == [
+        "Gradients vanish toward the input: |g| is 2e+03x smaller in layer 1 (0.001) than in "
+        "layer 2 (2)."
+    ]
+    assert findings(result([layer(1, weight=large), layer(2, weight=small)]), "flow") == [
+        "Gradients grow toward the input: |g| is 2e+03x smaller in layer 2 (0.001) than in "
+        "layer 1 (2)."
+    ]
+    # The smallest and the largest, wherever they are.
+    three = [layer(1, weight=figures(norm=1.0)), layer(2, weight=small), layer(3, weight=large)]
+    assert findings(result(three), "flow") == [
+        "Gradients vanish toward the input: |g| is 2e+03x smaller in layer 2 (0.001) than in "
+        "layer 3 (2)."
+    ]
+    exactly = [layer(1, weight=figures(norm=1e-3)), layer(2, weight=figures(norm=1.0))]
+    assert findings(result(exactly), "flow") == [steady]
+    # Norms that are 0, not finite, or of a tensor with non-finite entries are not compared.
+    for odd in (
+        figures(norm=0.0, zero=0.5, pos=0.25, neg=0.25),
+        figures(norm=math.inf),
+        figures(norm=1e-9, nonfinite=1),
+    ):
+        assert findings(result([layer(1, weight=odd), layer(2, weight=large)]), "flow") == [steady]
+    assert findings(result([layer(1, weight=small)]), "flow") == [steady]
+
+
+def test_a_layer_no_gradient_reaches_is_named_in_the_weight_and_flow_views():
+    zero = figures(zero=1.0, pos=0.0, neg=0.0, norm=0.0)
+    res = result([layer(1, weight=zero), layer(2, weight=zero), layer(3)])
+    note = (
+        "No gradient reaches layers 1, 2: every weight gradient is exactly 0, so those "
+        "weights do not learn."
+    )
+    assert findings(res, "flow") == [note]
+    assert note in findings(res)

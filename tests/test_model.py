@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from gradtui.fields import ACTIVATIONS
 from gradtui.lab import build_model
+from gradtui.lab.model import compute_loss, draw_input, draw_target
 from gradtui.spec import Spec
 
 GAINS = {
@@ -151,3 +153,110 @@ def test_named_inits_are_reproducible_from_the_seed(init):
     c, _ = layer_weight(init, "sigmoid", 64, 32, seed=6)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+# -- the modules, the draws and the losses, against torch's functions ---------------------
+
+FUNCTIONS = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "leaky_relu": lambda t: torch.where(t > 0, t, 0.01 * t),
+    "elu": lambda t: torch.where(t > 0, t, torch.expm1(t)),
+    "gelu": lambda t: 0.5 * t * (1 + torch.erf(t / math.sqrt(2))),
+    "silu": lambda t: t * torch.sigmoid(t),
+    "mish": lambda t: t * torch.tanh(torch.log1p(torch.exp(t))),
+    "softplus": lambda t: torch.log1p(torch.exp(t)),
+    "identity": lambda t: t,
+}
+
+
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_each_activation_computes_its_function(activation):
+    spec = Spec(sizes=(3, 4, 2), activation=activation, dtype="float64")
+    model = build_model(spec)
+    t = torch.linspace(-3, 3, 13, dtype=torch.float64)
+    for module in model.activations:
+        assert torch.allclose(module(t), FUNCTIONS[activation](t), rtol=1e-7, atol=1e-9)
+
+
+def test_the_network_is_linear_then_activation_layer_by_layer():
+    spec = Spec(sizes=(3, 5, 4, 2), activation="tanh", final_activation="relu", dtype="float64")
+    torch.manual_seed(1)
+    model = build_model(spec)
+    assert [(lin.in_features, lin.out_features) for lin in model.linears] == [
+        (3, 5),
+        (5, 4),
+        (4, 2),
+    ]
+    x = torch.randn(6, 3, dtype=torch.float64)
+    expected = x
+    for i, linear in enumerate(model.linears):
+        z = expected @ linear.weight.T + linear.bias
+        expected = torch.relu(z) if i == 2 else torch.tanh(z)
+    assert torch.allclose(model(x), expected, rtol=1e-12, atol=1e-14)
+    unbiased = build_model(spec.replace(bias=False, final_activation="none"))
+    assert all(linear.bias is None for linear in unbiased.linears)
+    assert [type(m).__name__ for m in unbiased.activations] == ["Tanh", "Tanh", "Identity"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inputs_and_targets_are_the_documented_draws(dtype):
+    spec = Spec(sizes=(4, 3, 5), batch_size=6, dtype=dtype)
+    want = model_dtype = torch.float64 if dtype == "float64" else torch.float32
+    for name, draw in (
+        ("normal", lambda: torch.randn(6, 4)),
+        ("uniform01", lambda: torch.rand(6, 4)),
+        ("uniform11", lambda: 2 * torch.rand(6, 4) - 1),
+    ):
+        torch.manual_seed(7)
+        x = draw_input(spec.replace(input=name))
+        torch.manual_seed(7)
+        assert x.dtype == want and torch.equal(x, draw().to(model_dtype)), name
+    torch.manual_seed(3)
+    target = draw_target(spec.replace(loss="mse"))
+    torch.manual_seed(3)
+    assert target.dtype == want and torch.equal(target, torch.randn(6, 5).to(want))
+    torch.manual_seed(3)
+    labels = draw_target(spec.replace(loss="cross-entropy"))
+    torch.manual_seed(3)
+    assert torch.equal(labels, torch.randint(5, (6,)))
+    many = draw_target(spec.replace(loss="cross-entropy", batch_size=500))
+    assert set(many.tolist()) == {0, 1, 2, 3, 4}
+    assert draw_target(spec) is None and draw_target(spec.replace(loss="sum-mse")) is None
+
+
+def test_each_loss_against_its_formula():
+    # A target that float32 cannot hold: the float64 loss must see it in float64.
+    spec = Spec(sizes=(2, 3), batch_size=2, target=0.1, dtype="float64")
+    output = torch.tensor([[0.5, -1.0, 2.0], [1.5, 0.0, -0.25]], dtype=torch.float64)
+    total = 0.5 - 1.0 + 2.0 + 1.5 + 0.0 - 0.25
+    assert compute_loss(spec, output, None).item() == total
+    assert compute_loss(spec.replace(loss="sum-mse"), output, None).item() == (total - 0.1) ** 2
+    target = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    mse = ((0.5 - 1) ** 2 + 4 + 1 + 1.5**2 + 0 + 0.25**2) / 6
+    assert compute_loss(spec.replace(loss="mse"), output, target).item() == pytest.approx(mse)
+    labels = torch.tensor([2, 0])
+    rows = output.exp() / output.exp().sum(dim=1, keepdim=True)
+    ce = -(math.log(rows[0, 2]) + math.log(rows[1, 0])) / 2
+    assert compute_loss(spec.replace(loss="cross-entropy"), output, labels).item() == pytest.approx(
+        ce, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("init", ["kaiming-uniform", "kaiming-normal"])
+def test_kaiming_under_leaky_relu_uses_the_networks_slope_exactly(init):
+    # Gain sqrt(2 / (1 + 0.01^2)), 5e-5 below ReLU's sqrt(2): too close for the statistics
+    # above, so the weights are drawn again from the same stream.
+    spec = Spec(sizes=(6, 5), activation="leaky_relu", init=init)
+    torch.manual_seed(2)
+    weight = build_model(spec).linears[0].weight.detach()
+    torch.manual_seed(2)
+    torch.nn.Linear(6, 5)  # PyTorch's default init draws first
+    std = math.sqrt(2.0 / (1.0 + 0.01**2)) / math.sqrt(6)
+    expected = torch.empty(5, 6)
+    if init == "kaiming-normal":
+        expected.normal_(0.0, std)
+    else:
+        expected.uniform_(-math.sqrt(3.0) * std, math.sqrt(3.0) * std)
+    assert torch.allclose(weight, expected, rtol=1e-6, atol=0)

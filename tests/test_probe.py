@@ -15,7 +15,7 @@ from seed_script import LayerSigmoidNN, run_seed_script
 from gradtui.__main__ import main
 from gradtui.lab import Cancelled, build_model, run_probe
 from gradtui.lab.model import compute_loss, draw_input, draw_target
-from gradtui.lab.probe import prepare
+from gradtui.lab.probe import measure, prepare
 from gradtui.spec import Spec, preset
 
 SEED_RUNS = {
@@ -400,3 +400,74 @@ def test_saturated_share_against_a_hand_count(activation):
             assert 0.05 < saturated < 0.95
             assert layer.activation_stats.saturated == saturated
             assert layer.activation_stats.dead is None
+
+
+def measured(loss_value: float, device: torch.device, bias: bool = True):
+    """measure() on a hand-run 3,4,2 network whose loss tensor is `loss_value`."""
+    spec = Spec(sizes=(3, 4, 2), activation="relu", bias=bias, device="cpu")
+    torch.manual_seed(0)
+    model = build_model(spec)
+    x = torch.randn(2, 3)
+    outputs = []
+    h = x
+    for linear, activation in zip(model.linears, model.activations):
+        h = activation(linear(h))
+        outputs.append(h)
+    h.sum().backward()
+    return spec, model, measure(spec, model, outputs, torch.tensor(loss_value), device)
+
+
+def test_measure_names_the_device_and_keeps_a_finite_loss():
+    _, model, result = measured(2.5, torch.device("cpu"))
+    assert result.device == "cpu" and result.loss == 2.5 and result.warnings == []
+    # Only the name is read from the device: a CUDA one, without an index, is cuda:0.
+    assert measured(2.5, torch.device("cuda"))[2].device == "cuda:0"
+    assert measured(2.5, torch.device("cuda", 3))[2].device == "cuda:3"
+    for layer, linear, index in zip(result.layers, model.linears, (1, 2)):
+        assert layer.index == index and layer.activation_name == "relu"
+        assert (layer.in_features, layer.out_features) == (linear.in_features, linear.out_features)
+        assert layer.weight_norm == pytest.approx(float(linear.weight.detach().norm()), rel=1e-6)
+        assert layer.weight_grad.norm == pytest.approx(float(linear.weight.grad.norm()), rel=1e-6)
+        assert layer.bias_grad.norm == pytest.approx(float(linear.bias.grad.norm()), rel=1e-6)
+        assert layer.sign_map.rows == linear.out_features
+    unbiased = measured(2.5, torch.device("cpu"), bias=False)[2]
+    assert [layer.bias_grad for layer in unbiased.layers] == [None, None]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_measure_drops_a_non_finite_loss_and_says_so(value):
+    result = measured(value, torch.device("cpu"))[2]
+    assert result.loss is None
+    assert result.warnings == ["the loss is not finite (NaN or Inf)"]
+
+
+def test_warnings_word_for_word():
+    import dataclasses
+
+    from gradtui.lab.probe import _warnings
+
+    good = run_probe(Spec(sizes=(3, 2), device="cpu")).layers[0]
+
+    def odd(figures, n):
+        return dataclasses.replace(figures, nonfinite=n)
+
+    broken = dataclasses.replace(
+        good,
+        index=2,
+        weight_grad=odd(good.weight_grad, 3),
+        bias_grad=odd(good.bias_grad, 1),
+        activation_stats=odd(good.activation_stats, 2),
+    )
+    tail = " (NaN/Inf), left out of the other figures"
+    assert _warnings(1.0, [good]) == []
+    assert _warnings(1.0, [good, broken]) == [
+        "layer 2: 3 non-finite weight gradient entries" + tail,
+        "layer 2: 1 non-finite bias gradient entries" + tail,
+        "layer 2: 2 non-finite activation entries" + tail,
+    ]
+    unbiased = dataclasses.replace(broken, bias_grad=None)
+    assert _warnings(None, [unbiased]) == [
+        "the loss is not finite (NaN or Inf)",
+        "layer 2: 3 non-finite weight gradient entries" + tail,
+        "layer 2: 2 non-finite activation entries" + tail,
+    ]

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from gradtui.result import LayerStep, TrainResult, TrainStep
+import json
+
+from gradtui.result import (
+    Histogram,
+    LayerResult,
+    LayerStep,
+    ProbeResult,
+    SignMap,
+    TensorStats,
+    TrainResult,
+    TrainStep,
+    comparison_json,
+)
 from gradtui.spec import Spec
 
 
@@ -43,3 +55,133 @@ def test_mean_coherence_skips_steps_without_a_figure_and_is_none_without_any():
     run = run_of([1.0, 1.0, 1.0], [[0.5, None], [None, None], [1.0, None]])
     assert run.mean_coherence() == [0.75, None]
     assert run_of([], []).mean_coherence() == [] and run_of([], []).final_loss is None
+
+
+# -- the probe's plain data, on hand-built figures ----------------------------------------
+
+
+def stats(pos=0.5, neg=0.25, nonfinite=0, norm=2.0, **extra) -> TensorStats:
+    return TensorStats(
+        numel=4,
+        pos=pos,
+        neg=neg,
+        zero=1.0 - pos - neg,
+        nonfinite=nonfinite,
+        mean=0.1,
+        std=0.2,
+        min=-0.3,
+        max=0.4,
+        norm=norm,
+        hist=Histogram(edges=[0.0, 0.5, 1.0], counts=[1, 3]),
+        **extra,
+    )
+
+
+def test_one_signed_needs_one_sign_and_an_entry():
+    assert stats(pos=0.5, neg=0.0).one_signed
+    assert stats(pos=0.0, neg=0.5).one_signed
+    assert not stats(pos=0.5, neg=0.25).one_signed
+    assert not stats(pos=0.0, neg=0.0).one_signed
+
+
+def test_figures_are_written_in_the_contracts_order_per_kind():
+    s = stats(row_coherence=0.5, saturated=0.25, dead=0.125)
+    common = {
+        "numel": 4,
+        "pos": 0.5,
+        "neg": 0.25,
+        "zero": 0.25,
+        "nonfinite": 0,
+        "mean": 0.1,
+        "std": 0.2,
+        "min": -0.3,
+        "max": 0.4,
+        "norm": 2.0,
+    }
+    hist = {"edges": [0.0, 0.5, 1.0], "counts": [1, 3]}
+    weight = s.to_dict("weight_grad")
+    assert list(weight) == [
+        "numel", "pos", "neg", "zero", "nonfinite", "row_coherence",
+        "mean", "std", "min", "max", "norm", "hist",
+    ]  # fmt: skip
+    assert weight == {**common, "row_coherence": 0.5, "hist": hist}
+    assert s.to_dict("bias_grad") == {**common, "hist": hist}
+    assert list(s.to_dict("bias_grad")) == [*common, "hist"]
+    activation = s.to_dict("activation")
+    assert list(activation) == [*common, "saturated", "dead", "hist"]
+    assert activation == {**common, "saturated": 0.25, "dead": 0.125, "hist": hist}
+
+
+def layer(weight_norm=4.0, weight=None, bias=None, activation=None) -> LayerResult:
+    return LayerResult(
+        index=2,
+        in_features=3,
+        out_features=5,
+        activation_name="tanh",
+        weight_grad=weight or stats(),
+        bias_grad=bias,
+        activation_stats=activation or stats(),
+        weight_norm=weight_norm,
+    )
+
+
+def test_grad_to_weight_and_shape():
+    assert layer().grad_to_weight == 0.5
+    assert layer(weight_norm=0.0).grad_to_weight is None
+    assert layer(weight=stats(norm=float("inf"))).grad_to_weight is None
+    assert layer(weight=stats(norm=float("nan"))).grad_to_weight is None
+    assert layer().shape == (5, 3)
+    data = layer(bias=stats()).to_dict()
+    assert data["bias_grad"] == stats().to_dict("bias_grad")
+    assert layer().to_dict()["bias_grad"] is None
+    assert data["grad_to_weight"] == 0.5 and data["weight_norm"] == 4.0
+    assert (data["index"], data["in_features"], data["out_features"]) == (2, 3, 5)
+    assert data["activation_name"] == "tanh"
+    assert data["activation"] == stats().to_dict("activation")
+
+
+def test_a_result_is_finite_only_without_a_non_finite_figure():
+    def probe(loss=1.0, **parts) -> ProbeResult:
+        return ProbeResult(
+            spec=Spec(sizes=(3, 5)), device="cpu", loss=loss, layers=[layer(**parts)]
+        )
+
+    bad = stats(nonfinite=1)
+    assert probe().finite and probe(bias=stats()).finite
+    assert not probe(loss=None).finite
+    assert not probe(weight=bad).finite
+    assert not probe(bias=bad).finite
+    assert not probe(activation=bad).finite
+    odd = probe(weight=stats(norm=float("inf")), bias=stats(norm=float("nan")))
+    data = json.loads(odd.to_json(indent=None))
+    assert data["layers"][0]["weight_grad"]["norm"] is None
+    assert data["layers"][0]["bias_grad"]["norm"] is None
+    assert data["layers"][0]["grad_to_weight"] is None
+    assert data["finite"] is True and data["warnings"] == [] and data["device"] == "cpu"
+
+
+def test_sign_map_blocks_and_row_order():
+    signs = SignMap(
+        rows=5,
+        cols=2,
+        row_edges=[0, 5],
+        col_edges=[0, 2],
+        pos=[[1]],
+        neg=[[2]],
+        sorted_pos=[[3]],
+        sorted_neg=[[4]],
+        row_signs=[0, -1, 1, -1, 1],
+    )
+    assert signs.blocks() == ([[1]], [[2]])
+    assert signs.blocks(sorted_rows=True) == ([[3]], [[4]])
+    assert signs.row_order() == [2, 4, 1, 3, 0]
+
+
+def test_a_comparison_is_the_runs_with_the_threshold():
+    runs = [run_of([0.5, 0.1], [[1.0], [0.5]]), run_of([float("nan")], [[None]])]
+    data = json.loads(comparison_json(runs, 0.3))
+    assert data["threshold"] == 0.3
+    assert [run["steps_to_threshold"] for run in data["runs"]] == [2, None]
+    assert data["runs"][1]["steps"][0]["loss"] is None
+    assert data["runs"][0]["mean_update_coherence"] == [0.75]
+    assert runs[0].label == "sigmoid"

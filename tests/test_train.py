@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 
 import numpy as np
@@ -10,8 +11,9 @@ import pytest
 import torch
 
 from gradtui.__main__ import main
+from gradtui.lab.device import Need
 from gradtui.lab.tasks import make_task
-from gradtui.lab.train import Trainer, compare, run_training
+from gradtui.lab.train import Trainer, compare, memory_needs, run_training
 from gradtui.spec import Spec, SpecError, TrainSpec, parse_activations
 
 
@@ -291,3 +293,169 @@ def test_compare_overlays_follow_the_traced_layer():
     assert traced_layer(runs) == 1  # default: layer 2
     runs = compare(small(), TrainSpec(task="xor", steps=3, trace="3:0:0,1"), ("sigmoid", "tanh"))
     assert traced_layer(runs) == 2 and runs[0].traced.startswith("layer 3")
+
+
+# -- the memory estimate, one step against a hand-made step, the trace's edges ------------
+
+MIB = 1024 * 1024
+
+
+def test_memory_needs_by_field_in_bytes():
+    # sizes 2,7,3 with bias: 45 parameters; widest layer 7x3 = 21 weights;
+    # widest input + 2 x output: max(2 + 14, 7 + 6) = 16.
+    spec = Spec(sizes=(2, 7, 3), batch_size=5)
+    per_sample = 4 * (2 + 16 + 2 * 3) + 8 * (3 + 3)
+    assert memory_needs(spec, TrainSpec(task="xor", samples=100)) == [
+        Need("sizes", 4 * 45 * 3 + 21 * (4 + 8 + 2) + 32 * MIB, "45 parameters"),
+        Need("samples", 100 * (per_sample + 9 * 8), "100 samples"),
+        Need("batch_size", 5 * (8 + 4 * 4 * 12), "a batch of 5"),
+    ]
+    wide = Spec(sizes=(8, 1000, 1), batch_size=2000, dtype="float64", bias=False)
+    per_sample = 8 * (8 + max(8 + 2000, 1000 + 2) + 2 * 1) + 8 * (1 + 3)
+    plan = TrainSpec(task="teacher", samples=1500, optimizer="adam")
+    assert memory_needs(wide, plan) == [
+        Need("sizes", 8 * 9000 * (3 + 3) + 8000 * (8 + 8 + 2) + 32 * MIB, "9,000 parameters"),
+        Need("samples", 1500 * (per_sample + 42 * 8), "1,500 samples"),
+        Need("batch_size", 2000 * (8 + 8 * 4 * 1009), "a batch of 2,000"),
+    ]
+    momentum = memory_needs(spec, TrainSpec(optimizer="momentum"))[0].bytes
+    assert momentum == 4 * 45 * 4 + 21 * 14 + 32 * MIB
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_two_steps_against_torchs_optimizer_on_a_copy(optimizer):
+    spec = Spec(sizes=(2, 5, 4, 2), activation="tanh", batch_size=3, seed=4, device="cpu")
+    plan = TrainSpec(task="circle", samples=16, lr=0.2, optimizer=optimizer)
+    trainer = Trainer(spec, plan)
+    twin = Trainer(spec, plan).model
+    make = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=0.2),
+        "momentum": lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.9),
+        "adam": lambda p: torch.optim.Adam(p, lr=0.2),
+    }[optimizer]
+    opt = make(twin.parameters())
+    batches = torch.Generator().manual_seed(spec.seed + 1)
+    x, y = trainer.task.x, trainer.task.y
+    for number in (1, 2):
+        index = torch.randint(0, 16, (3,), generator=batches)
+        before = [linear.weight.detach().clone().double() for linear in twin.linears]
+        opt.zero_grad()
+        batch_loss = torch.nn.functional.cross_entropy(twin(x[index]), y[index])
+        batch_loss.backward()
+        grads = [linear.weight.grad.double().clone() for linear in twin.linears]
+        opt.step()
+        step = trainer.step()
+        with torch.no_grad():
+            output = twin(x)
+        assert step.step == number
+        assert step.batch_loss == pytest.approx(batch_loss.item(), rel=1e-6)
+        loss = torch.nn.functional.cross_entropy(output, y).item()
+        assert step.loss == pytest.approx(loss, rel=1e-6)
+        right = sum(int(row.argmax()) == int(label) for row, label in zip(output, y))
+        assert step.accuracy == right / 16
+        weight = twin.linears[1].weight.detach()
+        assert step.trajectory == pytest.approx((float(weight[0, 0]), float(weight[0, 1])))
+        for layer, linear, old, grad in zip(step.layers, twin.linears, before, grads):
+            update = linear.weight.detach().double() - old
+            assert layer.grad_norm == pytest.approx(float(grad.norm()), rel=1e-6)
+            ratio = math.log10(float(update.std()) / float(old.std()))
+            assert layer.update_ratio == pytest.approx(ratio, rel=1e-6)
+            moving = [row for row in update if bool((row != 0).any())]
+            coherent = [row for row in moving if bool((row >= 0).all() or (row <= 0).all())]
+            assert layer.update_coherence == pytest.approx(len(coherent) / len(moving))
+    assert trainer.steps_taken == 2
+
+
+def test_a_step_that_moves_nothing_has_no_ratio_nor_coherence():
+    trainer = Trainer(Spec(sizes=(2, 3, 2), device="cpu"), TrainSpec(task="xor", lr=1e-30))
+    step = trainer.step()
+    assert [layer.update_ratio for layer in step.layers] == [None, None]
+    assert [layer.update_coherence for layer in step.layers] == [None, None]
+    assert all(layer.grad_norm > 0 for layer in step.layers)
+
+
+def test_a_regression_step_has_no_accuracy_and_a_diverging_one_no_loss():
+    plan = TrainSpec(task="teacher", samples=8)
+    step = Trainer(Spec(sizes=(2, 3, 1), device="cpu"), plan).step()
+    assert step.accuracy is None and step.loss > 0 and step.batch_loss > 0
+    huge = Spec(sizes=(2, 3, 3, 1), activation="identity", init="normal:1e30", device="cpu")
+    step = Trainer(huge, plan).step()
+    assert step.loss is None and step.batch_loss is None
+
+
+def test_the_default_trace_in_small_networks():
+    one = Trainer(Spec(sizes=(2, 2), device="cpu"), TrainSpec(task="xor"))
+    assert (one.traced_layer, one.traced_neuron, one.traced_columns) == (0, 0, (0, 1))
+    narrow = Trainer(Spec(sizes=(2, 1, 2), device="cpu"), TrainSpec(task="xor"))
+    assert (narrow.traced_layer, narrow.traced_columns) == (1, (0, 0))
+    assert narrow.traced == "layer 2, neuron 0, weights 0 and 0"
+
+
+def test_a_trace_at_the_networks_last_indexes_is_allowed():
+    trainer = Trainer(small(), TrainSpec(task="xor", trace="4:1:15,14"))
+    assert (trainer.traced_layer, trainer.traced_neuron, trainer.traced_columns) == (3, 1, (15, 14))
+    for trace, message in (
+        ("5:0:0,1", "^trace: layer 5 does not exist; the network has 4 layers$"),
+        ("4:2:0,1", "^trace: layer 4 has neurons 0 to 1, got 2$"),
+        ("4:0:0,16", "^trace: layer 4 has weights 0 to 15, got 0,16$"),
+        ("4:0:16,0", "^trace: layer 4 has weights 0 to 15, got 16,0$"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            Trainer(small(), TrainSpec(task="xor", trace=trace))
+
+
+def test_training_runs_on_the_specs_device_and_seed():
+    plan = TrainSpec(task="xor", samples=8)
+    trainer = Trainer(small(seed=9), plan)
+    assert trainer.device == torch.device("cpu") and trainer.train_spec == plan
+    assert torch.equal(trainer.task.x, make_task("xor", samples=8, noise=0.2, seed=9).x)
+
+
+def test_compare_stops_before_a_run_when_cancelled_and_reports_each_run():
+    cancel = threading.Event()
+    seen = []
+
+    def on_step(i, result):
+        seen.append((i, len(result.steps)))
+        cancel.set()
+
+    runs = compare(small(), TrainSpec(task="xor", steps=5), ("sigmoid", "tanh"), cancel, on_step)
+    assert [len(run.steps) for run in runs] == [1] and runs[0].cancelled
+    assert seen == [(0, 1)]
+    seen.clear()
+    runs = compare(
+        small(),
+        TrainSpec(task="xor", steps=2),
+        ("sigmoid", "tanh"),
+        None,
+        lambda i, r: seen.append(i),
+    )
+    assert seen == [0, 0, 1, 1] and not any(run.cancelled for run in runs)
+
+
+def test_update_ratio_edges_one_or_two_weights_equal_weights_and_overflow():
+    # A layer of two weights has a std; a layer of one weight has none.
+    trainer = Trainer(Spec(sizes=(2, 1, 2), device="cpu", dtype="float64"), TrainSpec(lr=0.5))
+    before = [linear.weight.detach().clone() for linear in trainer.model.linears]
+    step = trainer.step()
+    for layer, linear, old in zip(step.layers, trainer.model.linears, before):
+        update = linear.weight.detach() - old
+        expected = math.log10(float(update.std()) / float(old.std()))
+        assert layer.update_ratio == pytest.approx(expected, rel=1e-9)
+    single = Trainer(Spec(sizes=(8, 1, 1), device="cpu"), TrainSpec(task="teacher", lr=0.5))
+    assert single.model.linears[1].weight.numel() == 1
+    assert single.step().layers[1].update_ratio is None
+    # Equal weights (std 0): no ratio rather than a division by zero.
+    equal = Trainer(Spec(sizes=(2, 3, 2), device="cpu"), TrainSpec(lr=0.5))
+    with torch.no_grad():
+        equal.model.linears[0].weight.fill_(0.25)
+    assert equal.step().layers[0].update_ratio is None
+    # std(update) / std(W) beyond any float (about 2e151 / 4e-160): no ratio either.
+    tiny = Trainer(Spec(sizes=(2, 3, 2), device="cpu", dtype="float64"), TrainSpec(lr=1e153))
+    with torch.no_grad():
+        tiny.model.linears[0].weight.mul_(1e-159)
+    old = tiny.model.linears[0].weight.detach().clone()
+    step = tiny.step()
+    update = tiny.model.linears[0].weight.detach() - old
+    assert float(update.std()) / float(old.std()) == math.inf
+    assert step.layers[0].update_ratio is None
