@@ -96,7 +96,7 @@ def _activation_notes(result: ProbeResult) -> list[str]:
     non_negative = [
         layer.index
         for layer in layers
-        if _has_finite(layer.activation_stats) and layer.activation_stats.neg == 0
+        if layer.activation_stats.has_finite and layer.activation_stats.neg == 0
     ]
     if non_negative:
         fed = [i + 1 for i in non_negative if i < len(layers)]
@@ -172,12 +172,8 @@ def _fed_non_negative(layers: list[LayerResult]) -> list[LayerResult]:
     return [
         layer
         for layer, previous in zip(layers[1:], layers)
-        if _has_finite(previous.activation_stats) and previous.activation_stats.neg == 0
+        if previous.activation_stats.has_finite and previous.activation_stats.neg == 0
     ]
-
-
-def _has_finite(stats) -> bool:
-    return stats.numel > stats.nonfinite
 
 
 def _all_zero(stats) -> bool:

@@ -56,6 +56,11 @@ class TensorStats:
     """Activations only: fraction of entries exactly 0 after a ReLU."""
 
     @property
+    def has_finite(self) -> bool:
+        """Whether any entry is finite, so that the other figures mean something."""
+        return self.numel > self.nonfinite
+
+    @property
     def one_signed(self) -> bool:
         """True when every nonzero entry has the same sign (and there is one)."""
         return (self.pos == 0) != (self.neg == 0)

@@ -50,8 +50,7 @@ def number(value: float | None) -> str:
 
 
 def _finite(stats: TensorStats | None) -> bool:
-    """Whether `stats` has a finite entry, so that its figures mean something."""
-    return stats is not None and stats.numel > stats.nonfinite
+    return stats is not None and stats.has_finite
 
 
 def _share(stats: TensorStats | None, key: str, tag: str | None = None) -> Cell:

@@ -248,17 +248,17 @@ def test_flow_notes_tell_vanishing_and_growing_gradients_past_a_factor_of_1e3():
     steady = "Gradient norms stay within 1e3 of each other."
     small, large = figures(norm=1e-3), figures(norm=2.0)
     assert findings(result([layer(1, weight=small), layer(2, weight=large)]), "flow") == [
-        "Gradients vanish toward the input: |g| is 2e+03x smaller in layer 1 (0.001) than in "
+        "Gradients vanish toward the input: |g| is 2000x smaller in layer 1 (0.001) than in "
         "layer 2 (2)."
     ]
     assert findings(result([layer(1, weight=large), layer(2, weight=small)]), "flow") == [
-        "Gradients grow toward the input: |g| is 2e+03x smaller in layer 2 (0.001) than in "
+        "Gradients grow toward the input: |g| is 2000x smaller in layer 2 (0.001) than in "
         "layer 1 (2)."
     ]
     # The smallest and the largest, wherever they are.
     three = [layer(1, weight=figures(norm=1.0)), layer(2, weight=small), layer(3, weight=large)]
     assert findings(result(three), "flow") == [
-        "Gradients vanish toward the input: |g| is 2e+03x smaller in layer 2 (0.001) than in "
+        "Gradients vanish toward the input: |g| is 2000x smaller in layer 2 (0.001) than in "
         "layer 3 (2)."
     ]
     exactly = [layer(1, weight=figures(norm=1e-3)), layer(2, weight=figures(norm=1.0))]

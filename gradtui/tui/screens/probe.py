@@ -26,7 +26,8 @@ from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import ProbeFailed, ProbeFinished
 from gradtui.tui.widgets.config import ConfigPane
 from gradtui.tui.widgets.form import FieldForm
-from gradtui.tui.widgets.histograms import HistogramGrid, ResultsPane
+from gradtui.tui.widgets.histograms import HistogramGrid
+from gradtui.tui.widgets.results import ResultsPane
 from gradtui.tui.widgets.sign_map import SignMapView
 from gradtui.tui.widgets.sign_table import SignTable
 from gradtui.tui.widgets.status import StatusLine
