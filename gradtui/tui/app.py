@@ -91,8 +91,12 @@ class GradApp(App[None]):
         path = self.write_output("gradtui-screen", "svg", self.export_screenshot())
         if path is not None:
             self.notify(str(path), title="Saved SVG")
-            for status in self.screen.query(StatusLine):
-                status.show(f"Saved SVG to {path}")
+            self.say(f"Saved SVG to {path}")
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        """Show `text` in the current screen's status line (if it has one)."""
+        for status in self.screen.query(StatusLine):
+            status.show(text, error=error)
 
     def write_output(self, stem: str, suffix: str, text: str) -> Path | None:
         """Write `text` whole to the first free `stem-N.suffix` in the output folder and
@@ -104,8 +108,7 @@ class GradApp(App[None]):
         except OSError as error:
             reason = f"cannot write {path}: {error.strerror or error}"
             self.notify(reason, title="Not saved", severity="error")
-            for status in self.screen.query(StatusLine):
-                status.show(f"Not saved: {reason}", error=True)
+            self.say(f"Not saved: {reason}", error=True)
             return None
         return path
 

@@ -24,6 +24,7 @@ from gradtui.spec import PRESETS, Spec, describe
 from gradtui.table import number
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import ProbeFailed, ProbeFinished
+from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.config import ConfigPane
 from gradtui.tui.widgets.form import FieldForm
 from gradtui.tui.widgets.histograms import HistogramGrid
@@ -59,12 +60,13 @@ class Findings(Static):
     """
 
 
-class ProbeScreen(Screen[None]):
+class ProbeScreen(ScrollKeys, Screen[None]):
     """One forward and backward pass of the configured network, measured layer by layer."""
 
     AUTO_FOCUS = ""
     """Nothing focused at start, so `r` runs at once; tab moves into the form."""
     COMMANDS = {ScreenCommands}
+    SCROLLS = "ResultsPane"
 
     BINDINGS = [
         Binding("r", "run", "Run", id="run", tooltip="run the probe (forward + backward)"),
@@ -176,26 +178,7 @@ class ProbeScreen(Screen[None]):
             id="train",
             tooltip="the Train view: train this network on a task, compare activations",
         ),
-        Binding("pagedown", "scroll('page_down')", "Page down", show=False, id="scroll.page-down"),
-        Binding("pageup", "scroll('page_up')", "Page up", show=False, id="scroll.page-up"),
-        Binding("home", "scroll('home')", "Top", show=False, id="scroll.home"),
-        Binding("end", "scroll('end')", "Bottom", show=False, id="scroll.end"),
-        Binding(
-            "j,down",
-            "scroll('down')",
-            "Scroll down",
-            show=False,
-            id="scroll.down",
-            tooltip="scroll the results down (also pagedown, end)",
-        ),
-        Binding(
-            "k,up",
-            "scroll('up')",
-            "Scroll up",
-            show=False,
-            id="scroll.up",
-            tooltip="scroll the results up (also pageup, home)",
-        ),
+        *scroll_bindings("the results"),
         Binding(
             "escape",
             "leave_field",
@@ -422,11 +405,6 @@ class ProbeScreen(Screen[None]):
 
     def on_descendant_blur(self) -> None:
         self.refresh_bindings()
-
-    def action_scroll(self, where: str) -> None:
-        """Scroll the results, whatever has focus (a field keeps its own keys)."""
-        pane = self.query_one(ResultsPane)
-        getattr(pane, f"scroll_{where}")(animate=False)
 
     def action_leave_field(self) -> None:
         self.set_focus(None)

@@ -34,6 +34,7 @@ from gradtui.spec import (
 )
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import TrainFailed, TrainProgress
+from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.chart import Chart
 from gradtui.tui.widgets.form import FieldForm, FieldRow
 from gradtui.tui.widgets.status import StatusLine
@@ -58,12 +59,13 @@ class RunsPlot(Chart):
         self._draw(plt, self._runs)
 
 
-class TrainScreen(Screen[None]):
+class TrainScreen(ScrollKeys, Screen[None]):
     """Training of the configured network, live; `escape` cancels a run in flight."""
 
     AUTO_FOCUS = ""
     """Nothing focused at start, so `r` trains at once and `escape` goes back."""
     COMMANDS = {ScreenCommands}
+    SCROLLS = "#train-body"
     BINDINGS = [
         Binding("r", "train", "Train", id="train.run", tooltip="train (or compare) now"),
         Binding("ctrl+r", "train", "Train", show=False, priority=True, id="train.run.anywhere"),
@@ -75,14 +77,7 @@ class TrainScreen(Screen[None]):
             tooltip="leave a field; cancel a run in flight; else back to the probe",
         ),
         Binding("t", "back", "Probe", id="train.back", tooltip="back to the probe view"),
-        Binding("pagedown", "scroll('page_down')", "Page down", show=False),
-        Binding("pageup", "scroll('page_up')", "Page up", show=False),
-        Binding("home", "scroll('home')", "Top", show=False),
-        Binding("end", "scroll('end')", "Bottom", show=False),
-        Binding(
-            "j,down", "scroll('down')", "Down", show=False, tooltip="scroll the runs and charts"
-        ),
-        Binding("k,up", "scroll('up')", "Up", show=False, tooltip="scroll the runs and charts"),
+        *scroll_bindings("the runs and charts", "train."),
     ]
 
     def __init__(self) -> None:
@@ -172,11 +167,6 @@ class TrainScreen(Screen[None]):
             self.set_focus(None)
         else:
             self.app.pop_screen()
-
-    def action_scroll(self, where: str) -> None:
-        """Scroll the runs table and the charts, whatever has focus (a field keeps its
-        own keys)."""
-        getattr(self.query_one("#train-body"), f"scroll_{where}")(animate=False)
 
     def action_cancel(self) -> None:
         self.workers.cancel_group(self, "train")
