@@ -270,6 +270,47 @@ class Pattern(Kind):
 
 
 @dataclass(frozen=True)
+class Text(Kind):
+    """One line of printable text without surrounding spaces, e.g. a path or a module;
+    `example` says what is meant. Empty only when `allow_empty`."""
+
+    example: str
+    allow_empty: bool = True
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected {self.example}, got {value!r}")
+        if value == "" and not self.allow_empty:
+            raise ValueError(f"expected {self.example}, got nothing")
+        if not value.isprintable() or value != value.strip():
+            raise ValueError(
+                f"expected {self.example}: printable text without surrounding spaces, "
+                f"got {value!r}"
+            )
+        return value
+
+    def allowed(self) -> str:
+        return self.example
+
+
+@dataclass(frozen=True)
+class Regex(Kind):
+    """A Python regular expression (re.search), or empty for none."""
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.isprintable():
+            raise ValueError(f"expected a regular expression, got {value!r}")
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression ({error}): {value!r}") from None
+        return value
+
+    def allowed(self) -> str:
+        return "a Python regular expression, matched anywhere in the name (re.search)"
+
+
+@dataclass(frozen=True)
 class Init(Kind):
     """A named init, or `normal:STD` with a positive STD."""
 
@@ -323,12 +364,15 @@ class Option:
     """Short, for the forms (at most 7 characters)."""
     help: str
     """What the field means, for the CLI's help and the app's help screen."""
+    builtin: bool = False
+    """The field describes the built-in MLP, so it does not apply to a user's own model."""
 
 
-def option(default: Any, kind: Kind, *, label: str, help: str) -> Any:
+def option(default: Any, kind: Kind, *, label: str, help: str, builtin: bool = False) -> Any:
     """A dataclass field declared with its kind, label and help (the catalogue entry)."""
     return dataclasses.field(
-        default=default, metadata={"option": Option(kind=kind, label=label, help=help)}
+        default=default,
+        metadata={"option": Option(kind=kind, label=label, help=help, builtin=builtin)},
     )
 
 

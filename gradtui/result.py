@@ -6,6 +6,7 @@ the report and the tests read them without touching a tensor.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -119,7 +120,82 @@ SIGN_ORDER = {1: 0, -1: 1, 0: 2}
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One tensor a view shows: a parameter's gradient, or a module's output.
+
+    Parameters and modules are named by their qualified names in the network
+    (`encoder.layers.0.linear1.weight`); the built-in MLP's are `linears.0.weight`,
+    `activations.0` and so on, and their `label` is the layer's number.
+    """
+
+    name: str
+    """Qualified name of the parameter, or of the module whose output this is."""
+    kind: str
+    """Class of the module that owns the parameter or produced the output: Linear,
+    Conv2d, LayerNorm, Sigmoid."""
+    label: str
+    """How the views name it: the layer's number for the built-in MLP, else `name`."""
+    shape: tuple[int, ...]
+    stats: TensorStats
+    """A parameter's gradient (row coherence for 2 or more dims), or an output's values."""
+    activation: str | None = None
+    """The catalogue's activation: the one after the MLP layer this parameter belongs to,
+    or the one that produced this output; None for anything else."""
+    param_norm: float | None = None
+    """Parameters only: ||p||."""
+    input_non_negative: float | None = None
+    """Weights of Linear and Conv modules: the share of the module input's entries that
+    are >= 0 (non-finite ones left out). At 1.0, one sample's gradient rows are one-signed
+    (delta_j times non-negative inputs): the cause of row coherence."""
+    summed_over: int | None = None
+    """Weights of Linear and Conv modules: how many (delta, input) products each entry of
+    the gradient sums, one per sample and position (batch x sequence x space)."""
+    sign_map: SignMap | None = None
+    """Gradients of 2 or more dims: their signs block by block (the map view); not in JSON."""
+
+    @property
+    def is_matrix(self) -> bool:
+        """A parameter of 2 or more dims: rows are output units (weights, kernels)."""
+        return len(self.shape) >= 2
+
+    @property
+    def rows_cols(self) -> tuple[int, int]:
+        """The shape as (dim 0, the rest flattened): how row coherence reads it."""
+        rows = self.shape[0] if self.shape else 1
+        return rows, (math.prod(self.shape) // rows if rows else 0)
+
+    @property
+    def grad_to_param(self) -> float | None:
+        """||G|| / ||p||: the relative step a plain SGD step of lr 1 would take."""
+        if not self.param_norm or not math.isfinite(self.stats.norm):
+            return None
+        return self.stats.norm / self.param_norm
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.param_norm is None:  # an output
+            return {
+                "name": self.name,
+                "kind": self.kind,
+                "shape": list(self.shape),
+                "activation": self.activation,
+                "stats": self.stats.to_dict("activation"),
+            }
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "shape": list(self.shape),
+            "grad": self.stats.to_dict("weight_grad" if self.is_matrix else "bias_grad"),
+            "norm": self.param_norm,
+            "grad_to_param": self.grad_to_param,
+            "input_non_negative": self.input_non_negative,
+            "summed_over": self.summed_over,
+        }
+
+
+@dataclass(frozen=True)
 class LayerResult:
+    """One layer of the built-in MLP: its Linear's gradients and its activation's output."""
+
     index: int
     """1-based, as the post numbers its layers."""
     in_features: int
@@ -133,6 +209,8 @@ class LayerResult:
     weight_norm: float
     sign_map: SignMap | None = None
     """The weight gradient's signs block by block (the app's map view); not in JSON."""
+    name: str = ""
+    """The Linear's qualified name, e.g. `linears.0`."""
 
     @property
     def grad_to_weight(self) -> float | None:
@@ -148,6 +226,8 @@ class LayerResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
+            "name": self.name,
+            "kind": "Linear",
             "in_features": self.in_features,
             "out_features": self.out_features,
             "activation_name": self.activation_name,
@@ -160,43 +240,131 @@ class LayerResult:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    """A user's own network (`--model`), as the config pane and the report describe it."""
+
+    source: str
+    """As the user gave it: a file path or a module name."""
+    parameters: int
+    """Number of parameter entries (every parameter, with a gradient or not)."""
+    tensors: int
+    """Number of parameter tensors."""
+    modules: int
+    """Number of leaf modules."""
+    loss: str
+    """Which loss: `loss()` of the file, or the sum of the output."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "parameters": self.parameters,
+            "tensors": self.tensors,
+            "modules": self.modules,
+            "loss": self.loss,
+        }
+
+
+JSON_FORMAT = 2
+"""The JSON contract's version: 2 added `format`, `model`, `parameters` and `outputs`,
+and `name` and `kind` to each of the built-in MLP's `layers`."""
+
+
+@dataclass(frozen=True)
 class ProbeResult:
-    """One forward and backward pass, measured layer by layer."""
+    """One forward and backward pass, measured parameter by parameter."""
 
     spec: Spec
     device: str
     """Where it ran, e.g. `cpu` or `cuda:0`."""
     loss: float | None
     """None when the loss is not finite."""
-    layers: list[LayerResult]
+    parameters: list[Entry]
+    """Every parameter that received a gradient (and matched `layers`), in module order."""
+    outputs: list[Entry]
+    """The outputs of the modules the activation view shows: the built-in MLP's
+    activations, every leaf module of a user's model."""
     warnings: list[str] = field(default_factory=list)
     """Plain-words notes for the user, e.g. about non-finite gradients."""
     stats_path: str = "torch"
     """Which statistics path measured: "fused" (the numba kernels) or "torch"."""
     stats_note: str = ""
     """Why that path, e.g. "CUDA tensors" or "numba kernels still compiling"."""
+    model: ModelInfo | None = None
+    """A user's own network; None for the built-in MLP."""
+
+    @property
+    def weights(self) -> list[Entry]:
+        """Parameters of 2 or more dims (weights, kernels, embeddings)."""
+        return [p for p in self.parameters if p.is_matrix]
+
+    @property
+    def vectors(self) -> list[Entry]:
+        """Parameters of fewer dims (biases, norm scales)."""
+        return [p for p in self.parameters if not p.is_matrix]
+
+    def entries(self, view: str) -> list[Entry]:
+        """What `view` shows: weights (weight, flow, map), vectors (bias), outputs."""
+        if view == "bias":
+            return self.vectors
+        if view == "activation":
+            return self.outputs
+        return self.weights
+
+    @functools.cached_property
+    def layers(self) -> list[LayerResult]:
+        """The built-in MLP's layers as the JSON contract's `layers` holds them; empty for
+        a user's model."""
+        if self.model is not None:
+            return []
+        by_name = {entry.name: entry for entry in self.parameters}
+        outputs = {entry.name: entry for entry in self.outputs}
+        layers = []
+        for index in range(1, self.spec.num_layers + 1):
+            weight = by_name.get(f"linears.{index - 1}.weight")
+            output = outputs.get(f"activations.{index - 1}")
+            if weight is None or output is None:
+                continue  # left out by `layers`
+            bias = by_name.get(f"linears.{index - 1}.bias")
+            layers.append(
+                LayerResult(
+                    index=index,
+                    in_features=weight.shape[1],
+                    out_features=weight.shape[0],
+                    activation_name=self.spec.layer_activation(index),
+                    weight_grad=weight.stats,
+                    bias_grad=None if bias is None else bias.stats,
+                    activation_stats=output.stats,
+                    weight_norm=weight.param_norm or 0.0,
+                    sign_map=weight.sign_map,
+                    name=f"linears.{index - 1}",
+                )
+            )
+        return layers
 
     @property
     def finite(self) -> bool:
         return self.loss is not None and all(
-            layer.weight_grad.nonfinite == 0
-            and layer.activation_stats.nonfinite == 0
-            and (layer.bias_grad is None or layer.bias_grad.nonfinite == 0)
-            for layer in self.layers
+            entry.stats.nonfinite == 0 for entry in (*self.parameters, *self.outputs)
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "gradtui": __version__,
+            "format": JSON_FORMAT,
             "spec": self.spec.to_dict(),
+            "model": None if self.model is None else self.model.to_dict(),
             "device": self.device,
             "loss": self.loss,
             "finite": self.finite,
             "warnings": list(self.warnings),
             "stats_path": self.stats_path,
             "stats_note": self.stats_note,
-            "layers": [layer.to_dict() for layer in self.layers],
+            "parameters": [entry.to_dict() for entry in self.parameters],
+            "outputs": [entry.to_dict() for entry in self.outputs],
         }
+        if self.model is None:
+            data["layers"] = [layer.to_dict() for layer in self.layers]
+        return data
 
     def to_json(self, indent: int | None = 2) -> str:
         """The JSON contract of README: strict JSON, non-finite figures as null."""

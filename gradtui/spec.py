@@ -24,9 +24,11 @@ from gradtui.fields import (
     Init,
     Int,
     Pattern,
+    Regex,
     Sizes,
     SpecError,
     Switch,
+    Text,
     check_fields,
     declared,
     init_std,
@@ -120,15 +122,21 @@ class Spec(_Fields):
         Sizes(max_layers=MAX_LAYERS),
         label="sizes",
         help="input size, then each Linear layer's output size",
+        builtin=True,
     )
     activation: str = option(
-        "sigmoid", Choice(tuple(ACTIVATIONS)), label="act", help="after every layer"
+        "sigmoid",
+        Choice(tuple(ACTIVATIONS)),
+        label="act",
+        help="after every layer",
+        builtin=True,
     )
     final_activation: str = option(
         "same",
         Choice(("same", "none", *ACTIVATIONS)),
         label="final",
         help="after the last layer: same (as in the seed), none (linear), or any activation",
+        builtin=True,
     )
     loss: str = option(
         "sum",
@@ -136,14 +144,20 @@ class Spec(_Fields):
         label="loss",
         help="sum of outputs, (sum(output) - target)^2, MSE to random targets, "
         "cross-entropy to random labels",
+        builtin=True,
     )
-    target: float = option(100.0, Float(), label="target", help="target of the sum-mse loss")
-    batch_size: int = option(1, Int(1, 10**9), label="batch", help="samples in the batch")
+    target: float = option(
+        100.0, Float(), label="target", help="target of the sum-mse loss", builtin=True
+    )
+    batch_size: int = option(
+        1, Int(1, 10**9), label="batch", help="samples in the batch", builtin=True
+    )
     input: str = option(
         "normal",
         Choice(("normal", "uniform01", "uniform11")),
         label="input",
         help="input distribution: standard normal, uniform on [0, 1] or on [-1, 1]",
+        builtin=True,
     )
     init: str = option(
         "default",
@@ -159,8 +173,11 @@ class Spec(_Fields):
         ),
         label="init",
         help="weight init (default: PyTorch's nn.Linear init)",
+        builtin=True,
     )
-    bias: bool = option(True, Switch(), label="bias", help="Linear layers with bias")
+    bias: bool = option(
+        True, Switch(), label="bias", help="Linear layers with bias", builtin=True
+    )
     seed: int = option(0, Int(0, 2**63 - 1), label="seed", help="random seed")
     device: str = option(
         "auto",
@@ -176,8 +193,32 @@ class Spec(_Fields):
         "float32", Choice(tuple(FLOAT_RANGES)), label="dtype", help="floating-point type"
     )
     bins: int = option(50, Int(1, MAX_BINS), label="bins", help="histogram bins")
+    model: str = option(
+        "",
+        Text("a Python file (nets/my_net.py) or module (mypkg.nets)"),
+        label="model",
+        help="your own network: a file or module defining model() and batch(), and "
+        "optionally loss(output, batch); empty: the built-in MLP. It runs the file's code",
+    )
+    checkpoint: str = option(
+        "",
+        Text("a file saved by torch.save(model.state_dict(), PATH)"),
+        label="ckpt",
+        help="weights loaded into --model's network (torch.load with weights_only=True)",
+    )
+    layers: str = option(
+        "",
+        Regex(),
+        label="layers",
+        help="keep the parameters whose qualified name matches (e.g. linear1|conv); "
+        "empty: all",
+    )
 
     def _check_together(self) -> None:
+        if self.checkpoint and not self.model:
+            raise SpecError(
+                "checkpoint", "loads weights into --model's network; give --model too"
+            )
         if self.loss == "cross-entropy" and self.sizes[-1] < 2:
             raise SpecError("loss", "cross-entropy needs at least 2 outputs (the last size)")
         std = init_std(self.init)
@@ -192,6 +233,20 @@ class Spec(_Fields):
                 )
 
     # -- derived facts ----------------------------------------------------------------
+
+    @property
+    def builtin(self) -> bool:
+        """True for the built-in MLP, False for a user's own model (`model`)."""
+        return not self.model
+
+    @classmethod
+    def builtin_fields(cls) -> tuple[str, ...]:
+        """The fields that describe the built-in MLP and do not apply to `model`."""
+        return tuple(info.name for info in cls.fields() if info.option.builtin)
+
+    def applies(self, name: str) -> bool:
+        """Whether field `name` means something for this spec's network."""
+        return self.builtin or name not in self.builtin_fields()
 
     @property
     def num_layers(self) -> int:
@@ -217,6 +272,26 @@ class Spec(_Fields):
         units = self.batch_size * sum(self.sizes)
         scratch = 64 * 1024 * 1024
         return int(itemsize * (2 * params + 6 * units) + scratch)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Spec:
+        if data.get("model"):
+            builtin = [name for name in cls.builtin_fields() if name in data]
+            if builtin:
+                raise SpecError(
+                    "config",
+                    f"{builtin[0]!r} describes the built-in MLP and does not apply to "
+                    f"model {data['model']!r}; remove it",
+                )
+        return super().from_dict(data)
+
+    def to_toml(self) -> str:
+        """The TOML form; a spec of a user's model leaves out the built-in MLP's fields."""
+        return "".join(
+            f"{info.name} = {toml_value(getattr(self, info.name))}\n"
+            for info in declared(type(self))
+            if self.applies(info.name)
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Spec:

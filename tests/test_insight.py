@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from builders import mlp_result
+
 from gradtui.insight import _all_zero, _layers, findings
 from gradtui.lab import run_probe
 from gradtui.result import Histogram, LayerResult, ProbeResult, TensorStats
@@ -111,7 +113,7 @@ def layer(index: int, weight=MIXED, activation=MIXED, bias=MIXED) -> LayerResult
 
 def result(layers: list[LayerResult], batch_size: int = 1, warnings=()) -> ProbeResult:
     spec = Spec(sizes=(2,) * (len(layers) + 1), batch_size=batch_size)
-    return ProbeResult(spec=spec, device="cpu", loss=1.0, layers=layers, warnings=list(warnings))
+    return mlp_result(layers, spec, warnings=list(warnings))
 
 
 NO_ROW = (

@@ -15,7 +15,7 @@ from seed_script import LayerSigmoidNN, run_seed_script
 from gradtui.__main__ import main
 from gradtui.lab import Cancelled, build_model, run_probe
 from gradtui.lab.model import compute_loss, draw_input, draw_target
-from gradtui.lab.probe import measure, prepare
+from gradtui.lab.probe import Recorder, measure, prepare
 from gradtui.spec import Spec, preset
 
 SEED_RUNS = {
@@ -408,13 +408,11 @@ def measured(loss_value: float, device: torch.device, bias: bool = True):
     torch.manual_seed(0)
     model = build_model(spec)
     x = torch.randn(2, 3)
-    outputs = []
-    h = x
-    for linear, activation in zip(model.linears, model.activations):
-        h = activation(linear(h))
-        outputs.append(h)
+    watched = {f"activations.{i}": module for i, module in enumerate(model.activations)}
+    with Recorder(model, watched, spec.bins) as recorder:
+        h = model(x)
     h.sum().backward()
-    return spec, model, measure(spec, model, outputs, torch.tensor(loss_value), device)
+    return spec, model, measure(spec, model, recorder, torch.tensor(loss_value), device)
 
 
 def test_measure_names_the_device_and_keeps_a_finite_loss():
@@ -446,28 +444,28 @@ def test_warnings_word_for_word():
 
     from gradtui.lab.probe import _warnings
 
-    good = run_probe(Spec(sizes=(3, 2), device="cpu")).layers[0]
+    good = run_probe(Spec(sizes=(3, 2, 2), device="cpu"))
 
-    def odd(figures, n):
-        return dataclasses.replace(figures, nonfinite=n)
+    def odd(entry, n):
+        return dataclasses.replace(entry, stats=dataclasses.replace(entry.stats, nonfinite=n))
 
-    broken = dataclasses.replace(
-        good,
-        index=2,
-        weight_grad=odd(good.weight_grad, 3),
-        bias_grad=odd(good.bias_grad, 1),
-        activation_stats=odd(good.activation_stats, 2),
-    )
+    weight1, bias1, weight2, bias2 = good.parameters
+    out1, out2 = good.outputs
+    broken = [weight1, bias1, odd(weight2, 3), odd(bias2, 1)]
     tail = " (NaN/Inf), left out of the other figures"
-    assert _warnings(1.0, [good]) == []
-    assert _warnings(1.0, [good, broken]) == [
+    assert _warnings(1.0, good.parameters, good.outputs, builtin=True) == []
+    assert _warnings(1.0, broken, [out1, odd(out2, 2)], builtin=True) == [
         "layer 2: 3 non-finite weight gradient entries" + tail,
         "layer 2: 1 non-finite bias gradient entries" + tail,
         "layer 2: 2 non-finite activation entries" + tail,
     ]
-    unbiased = dataclasses.replace(broken, bias_grad=None)
-    assert _warnings(None, [unbiased]) == [
+    assert _warnings(None, [weight1, odd(weight2, 3)], [out1, odd(out2, 2)], builtin=True) == [
         "the loss is not finite (NaN or Inf)",
         "layer 2: 3 non-finite weight gradient entries" + tail,
         "layer 2: 2 non-finite activation entries" + tail,
+    ]
+    # A user's model names the parameter and the module.
+    assert _warnings(1.0, [odd(weight2, 3)], [odd(out1, 2)], builtin=False) == [
+        "linears.1.weight: 3 non-finite gradient entries" + tail,
+        "activations.0: 2 non-finite output entries" + tail,
     ]

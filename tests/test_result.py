@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from builders import mlp_result
+
 from gradtui.result import (
     Histogram,
     LayerResult,
@@ -142,9 +144,7 @@ def test_grad_to_weight_and_shape():
 
 def test_a_result_is_finite_only_without_a_non_finite_figure():
     def probe(loss=1.0, **parts) -> ProbeResult:
-        return ProbeResult(
-            spec=Spec(sizes=(3, 5)), device="cpu", loss=loss, layers=[layer(**parts)]
-        )
+        return mlp_result([layer(**parts)], Spec(sizes=(3, 5, 5)), loss=loss)
 
     bad = stats(nonfinite=1)
     assert probe().finite and probe(bias=stats()).finite

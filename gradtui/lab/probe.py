@@ -1,18 +1,41 @@
-"""One forward and backward pass, measured layer by layer."""
+"""One forward and backward pass, measured parameter by parameter.
+
+The same measurement serves the built-in MLP and any nn.Module a user brings
+(`--model`): every parameter that receives a gradient, by its qualified name and in
+module order; the outputs of the modules the activation view shows; and, for each
+Linear and Conv module, the share of non-negative entries in its input, which is what
+makes one sample's gradient rows one-signed.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from gradtui.fields import ACTIVATIONS
+from gradtui.fields import ACTIVATIONS, SpecError
 from gradtui.lab import kernels, sign_map, stats
 from gradtui.lab.device import check_fits, resolve_device
-from gradtui.lab.model import MLP, build_model, compute_loss, draw_input, draw_target
-from gradtui.result import LayerResult, ProbeResult
+from gradtui.lab.model import (
+    ACTIVATION_MODULES,
+    DTYPES,
+    MLP,
+    build_model,
+    compute_loss,
+    draw_input,
+    draw_target,
+)
+from gradtui.result import Entry, ModelInfo, ProbeResult
 from gradtui.spec import Spec
+
+INPUT_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+"""Modules whose weight gradient is delta times their input: their input's signs are
+measured."""
 
 
 class Cancelled(Exception):
@@ -29,11 +52,12 @@ def prepare(spec: Spec) -> tuple[MLP, Tensor, Tensor | None]:
 
 
 def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
-    """Build the Spec's network, run one forward and backward pass, measure every layer.
+    """Build the Spec's network, run one forward and backward pass, measure it.
 
     Everything is computed on the Spec's device; the host waits for it once, at the end.
-    Raises SpecError when the device is missing or the spec cannot fit, Cancelled when
-    `cancel` is set between stages.
+    Raises SpecError when the device is missing, the spec cannot fit, or a user's model
+    fails (SourceError, naming the file and line), Cancelled when `cancel` is set
+    between stages.
     """
 
     def checkpoint() -> None:
@@ -42,101 +66,316 @@ def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
 
     kernels.warm_up()  # in the background; this probe uses them only if already compiled
     device = resolve_device(spec.device)
-    check_fits(spec, device)
-    model, x, target = prepare(spec)
-    checkpoint()
-    model.to(device)
-    x = x.to(device)
-    target = None if target is None else target.to(device)
+    if spec.builtin:
+        check_fits(spec, device)
+        model, x, target = prepare(spec)
+        checkpoint()
+        model.to(device)
+        x = x.to(device)
+        target = None if target is None else target.to(device)
 
-    outputs: list[Tensor] = []
-    handles = [
-        activation.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
-        for activation in model.activations
-    ]
-    try:
-        loss = compute_loss(spec, model(x), target)
-    finally:
-        for handle in handles:
-            handle.remove()
+        def forward() -> Tensor:
+            return compute_loss(spec, model(x), target)
+
+        watched = {f"activations.{i}": module for i, module in enumerate(model.activations)}
+        info = None
+        after_backward: Callable[[], None] = lambda: None  # noqa: E731
+    else:
+        from gradtui.lab import source
+
+        loaded = source.load_source(spec.model)
+        model, args, kwargs = source.build(
+            loaded, seed=spec.seed, device=device, dtype=DTYPES[spec.dtype]
+        )
+        if spec.checkpoint:
+            source.load_checkpoint(model, spec.checkpoint)
+        checkpoint()
+
+        def forward() -> Tensor:
+            return source.forward_loss(loaded, model, args, kwargs)
+
+        watched = {
+            name: module
+            for name, module in model.named_modules()
+            if name and not any(True for _ in module.children())
+        }
+        parameters = list(model.parameters())
+        info = ModelInfo(
+            source=spec.model,
+            parameters=sum(p.numel() for p in parameters),
+            tensors=len(parameters),
+            modules=len(watched),
+            loss="loss() of the file" if loaded.has_loss else "the sum of the output",
+        )
+
+        def after_backward() -> None:
+            source.check_gradients(model)
+
+    keep = _matcher(spec.layers)
+    recorder = Recorder(model, {n: m for n, m in watched.items() if keep(n)}, spec.bins)
+    with recorder:
+        loss = forward()
     checkpoint()
     loss.backward()
+    after_backward()
     checkpoint()
-    return measure(spec, model, outputs, loss, device)
+    return measure(spec, model, recorder, loss, device, info)
+
+
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    if not pattern:
+        return lambda name: True
+    compiled = re.compile(pattern)
+    return lambda name: compiled.search(name) is not None
+
+
+@dataclass
+class _Inputs:
+    """What one Linear or Conv module's inputs held, over every call, on the device."""
+
+    non_negative: list[Tensor] = field(default_factory=list)
+    finite: list[Tensor] = field(default_factory=list)
+    summed_over: int = 0
+
+
+class Recorder:
+    """Forward hooks for one pass: the statistics of the watched modules' outputs
+    (queued as each is produced, so a later in-place op cannot change them) and the
+    input signs of every Linear and Conv module. A context manager: the hooks are
+    removed on exit."""
+
+    def __init__(self, model: nn.Module, watched: dict[str, nn.Module], bins: int) -> None:
+        self.model = model
+        self.watched = watched
+        self.bins = bins
+        self.outputs: list[tuple[str, nn.Module, tuple[int, ...], stats.Summary]] = []
+        """(name, module, shape, summary) per call of a watched module, in call order."""
+        self.inputs: dict[nn.Module, _Inputs] = {}
+        self._calls: dict[str, int] = {}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def __enter__(self) -> Recorder:
+        for name, module in self.watched.items():
+            self._handles.append(module.register_forward_hook(self._output_hook(name)))
+        for module in self.model.modules():
+            if isinstance(module, INPUT_MODULES):
+                self._handles.append(module.register_forward_hook(self._input_hook))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _output_hook(self, name: str) -> Callable:
+        activation = _catalogue_name(self.watched[name])
+        facts = ACTIVATIONS.get(activation or "")
+
+        def hook(module: nn.Module, _inputs: tuple, output: object) -> None:
+            tensor = _first_tensor(output)
+            if tensor is None or not tensor.is_floating_point():
+                return
+            calls = self._calls[name] = self._calls.get(name, 0) + 1
+            shown = name if calls == 1 else f"{name}#{calls}"
+            summary = stats.summarize(
+                tensor,
+                self.bins,
+                saturation=facts.saturation if facts else None,
+                dead=bool(facts and facts.dead_at_zero),
+            )
+            self.outputs.append((shown, module, tuple(tensor.shape), summary))
+
+        return hook
+
+    def _input_hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
+        x = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
+        if x is None or not x.is_floating_point():
+            return
+        record = self.inputs.setdefault(module, _Inputs())
+        x = x.detach()
+        record.non_negative.append(torch.count_nonzero(x >= 0))
+        record.finite.append(torch.count_nonzero(torch.isfinite(x)))
+        out = _first_tensor(output)
+        if isinstance(module, nn.Linear):
+            record.summed_over += x.numel() // max(1, module.in_features)
+        elif out is not None:  # a convolution: samples x output positions
+            record.summed_over += out.numel() // max(1, module.out_channels)
+
+
+def _first_tensor(output: object) -> Tensor | None:
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, tuple | list) and output and isinstance(output[0], Tensor):
+        return output[0]
+    return None
+
+
+def _catalogue_name(module: nn.Module) -> str | None:
+    """The catalogue's name for an activation module (exactly its class), else None."""
+    for name, cls in ACTIVATION_MODULES.items():
+        if type(module) is cls and name != "identity":
+            return name
+    return None
+
+
+@dataclass
+class _Parameter:
+    name: str
+    module: nn.Module
+    tensor: Tensor
+
+
+def named_parameters(model: nn.Module) -> list[_Parameter]:
+    """Every parameter that received a gradient, in module order, by the qualified name
+    under which it first appears (a tied parameter appears once)."""
+    seen: set[int] = set()
+    found = []
+    for module_name, module in model.named_modules():
+        for name, tensor in module.named_parameters(recurse=False):
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            if tensor.grad is not None:
+                qualified = f"{module_name}.{name}" if module_name else name
+                found.append(_Parameter(qualified, module, tensor))
+    return found
 
 
 def measure(
-    spec: Spec, model: MLP, outputs: list[Tensor], loss: Tensor, device: torch.device
+    spec: Spec,
+    model: nn.Module,
+    recorder: Recorder,
+    loss: Tensor,
+    device: torch.device,
+    info: ModelInfo | None = None,
 ) -> ProbeResult:
-    """The statistics of every layer after backward, moved to the host in one transfer."""
+    """The statistics of every parameter's gradient and every recorded output, moved to
+    the host in one transfer."""
+    keep = _matcher(spec.layers)
+    parameters = [p for p in named_parameters(model) if keep(p.name)]
+    if not parameters:
+        if spec.layers:
+            names = ", ".join(p.name for p in named_parameters(model)[:6])
+            raise SpecError(
+                "layers", f"{spec.layers!r} matches no parameter; the parameters: {names}"
+            )
+        raise SpecError("model", "no parameter received a gradient")
     summaries = []
-    weight_norms = []
     maps = []
-    for index, (linear, output) in enumerate(zip(model.linears, outputs), start=1):
-        activation = ACTIVATIONS[spec.layer_activation(index)]
-        summaries.append(stats.summarize(linear.weight.grad, spec.bins, rows=True))
-        maps.append(sign_map.queue(linear.weight.grad))
-        if linear.bias is not None:
-            summaries.append(stats.summarize(linear.bias.grad, spec.bins))
-        summaries.append(
-            stats.summarize(
-                output,
-                spec.bins,
-                saturation=activation.saturation,
-                dead=activation.dead_at_zero,
-            )
-        )
-        weight_norms.append(stats.norm(linear.weight))
+    extras: list[Tensor] = [loss.detach()]
+    for p in parameters:
+        matrix = p.tensor.dim() >= 2
+        summaries.append(stats.summarize(p.tensor.grad, spec.bins, rows=matrix))
+        maps.append(sign_map.queue(p.tensor.grad) if matrix else None)
+        extras.append(stats.norm(p.tensor.detach()))
+    inputs = {p.name: recorder.inputs.get(p.module) for p in parameters}
+    for record in inputs.values():
+        if record is not None:
+            extras.append(torch.stack(record.non_negative).sum())
+            extras.append(torch.stack(record.finite).sum())
+    summaries += [summary for *_, summary in recorder.outputs]
     stats_path, stats_note = stats.measured_by(summaries)
-    figures, extras = stats.collect(summaries, [loss.detach(), *weight_norms])
-    loss_value, norms = extras[0], extras[1:]
-    sign_maps = sign_map.collect(maps)  # already computed: the wait above covered them
+    figures, host = stats.collect(summaries, extras)
+    pending = [m for m in maps if m is not None]
+    collected = iter(sign_map.collect(pending))  # already computed: the wait covered them
+    loss_value, norms = host[0], host[1 : 1 + len(parameters)]
+    counts = iter(host[1 + len(parameters) :])
 
-    layers = []
-    it = iter(figures)
-    for index, linear in enumerate(model.linears, start=1):
-        weight_grad = next(it)
-        bias_grad = next(it) if linear.bias is not None else None
-        layers.append(
-            LayerResult(
-                index=index,
-                in_features=linear.in_features,
-                out_features=linear.out_features,
-                activation_name=spec.layer_activation(index),
-                weight_grad=weight_grad,
-                bias_grad=bias_grad,
-                activation_stats=next(it),
-                weight_norm=norms[index - 1],
-                sign_map=sign_maps[index - 1],
+    label = _mlp_label if spec.builtin else (lambda name: name)
+    activation = _mlp_activation(spec) if spec.builtin else (lambda name, module: None)
+    entries = []
+    for p, figure, norm_value, queued in zip(parameters, figures, norms, maps):
+        record = inputs[p.name]
+        share = summed = None
+        if record is not None and _is_weight(p):
+            non_negative, finite = next(counts), next(counts)
+            share = non_negative / finite if finite else None
+            summed = record.summed_over
+        elif record is not None:
+            next(counts), next(counts)
+        entries.append(
+            Entry(
+                name=p.name,
+                kind=type(p.module).__name__,
+                label=label(p.name),
+                shape=tuple(p.tensor.shape),
+                stats=figure,
+                activation=activation(p.name, p.module),
+                param_norm=norm_value,
+                input_non_negative=share,
+                summed_over=summed,
+                sign_map=next(collected) if queued is not None else None,
             )
         )
-    finite_loss = (
-        loss_value if loss_value == loss_value and abs(loss_value) != float("inf") else None
-    )
+    outputs = [
+        Entry(
+            name=name,
+            kind=type(module).__name__,
+            label=label(name),
+            shape=shape,
+            stats=figure,
+            activation=activation(name, module) or _catalogue_name(module),
+        )
+        for (name, module, shape, _), figure in zip(recorder.outputs, figures[len(parameters) :])
+    ]
+    finite_loss = loss_value if math.isfinite(loss_value) else None
     return ProbeResult(
         spec=spec,
         device=str(device) if device.type == "cpu" else f"{device.type}:{device.index or 0}",
         loss=finite_loss,
-        layers=layers,
-        warnings=_warnings(finite_loss, layers),
+        parameters=entries,
+        outputs=outputs,
+        warnings=_warnings(finite_loss, entries, outputs, builtin=spec.builtin),
         stats_path=stats_path,
         stats_note=stats_note,
+        model=info,
     )
 
 
-def _warnings(loss: float | None, layers: list[LayerResult]) -> list[str]:
+def _is_weight(p: _Parameter) -> bool:
+    """The parameter whose gradient is delta times the module's input."""
+    return p.tensor is getattr(p.module, "weight", None)
+
+
+def _mlp_label(name: str) -> str:
+    """`linears.1.weight` -> `2`; `norms.0.weight` -> `1 norm.weight`."""
+    group, index, *rest = name.split(".")
+    number = str(int(index) + 1)
+    if group in ("linears", "activations"):
+        return number
+    return f"{number} {group.removesuffix('s')}" + "".join(f".{part}" for part in rest)
+
+
+def _mlp_activation(spec: Spec) -> Callable[[str, nn.Module], str]:
+    def activation(name: str, _module: nn.Module) -> str:
+        return spec.layer_activation(int(name.split(".")[1]) + 1)
+
+    return activation
+
+
+def _warnings(
+    loss: float | None, parameters: list[Entry], outputs: list[Entry], *, builtin: bool
+) -> list[str]:
     notes = []
     if loss is None:
         notes.append("the loss is not finite (NaN or Inf)")
-    for layer in layers:
-        for name, figures in (
-            ("weight gradient", layer.weight_grad),
-            ("bias gradient", layer.bias_grad),
-            ("activation", layer.activation_stats),
-        ):
-            if figures is not None and figures.nonfinite:
-                notes.append(
-                    f"layer {layer.index}: {figures.nonfinite} non-finite {name} entries "
-                    "(NaN/Inf), left out of the other figures"
-                )
+    named = [(entry, "gradient") for entry in parameters] + [(e, "output") for e in outputs]
+    if builtin:  # layer by layer, in the MLP's words
+        named = [(entry, _mlp_noun(entry.name, noun)) for entry, noun in named]
+        named.sort(key=lambda pair: int(pair[0].name.split(".")[1]))
+    for entry, noun in named:
+        if entry.stats.nonfinite:
+            where = f"layer {entry.label}" if builtin else entry.name
+            notes.append(
+                f"{where}: {entry.stats.nonfinite} non-finite {noun} entries "
+                "(NaN/Inf), left out of the other figures"
+            )
     return notes
+
+
+def _mlp_noun(name: str, noun: str) -> str:
+    if name.startswith("activations."):
+        return "activation"
+    if name.startswith("linears."):
+        return f"{name.rsplit('.', 1)[-1]} {noun}"
+    return noun
