@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradtui.result import Histogram, LayerResult, TensorStats
+from gradtui.result import Entry, Histogram
 
 VIEWS = ("weight", "bias", "activation", "flow", "map")
 """What the histogram panes show: weight gradients, bias gradients, layer outputs, the
@@ -29,14 +29,6 @@ VIEW_TITLES = {
 
 SHORT_TITLES = {"weight": "dL/dW", "bias": "dL/db", "activation": "output", "flow": "flow"}
 """What a histogram of each view shows, short enough for a 38-column plot's title."""
-
-
-def stats_for(layer: LayerResult, view: str) -> TensorStats | None:
-    if view == "weight":
-        return layer.weight_grad
-    if view == "bias":
-        return layer.bias_grad
-    return layer.activation_stats
 
 
 def format_tick(value: float) -> str:
@@ -79,15 +71,17 @@ def draw_histogram(plt: Any, hist: Histogram, title: str, *, width: int, log: bo
         plt.yticks([d - floor + 0.1 for d in decades], [format_tick(10.0**d) for d in decades])
 
 
-def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = True) -> None:
-    """Bars of ||dL/dW|| per layer on a log10 scale: vanishing or exploding gradients.
-    A layer whose gradient is 0 (or not finite) has no bar: zero is drawn as zero."""
+def draw_flow(plt: Any, layers: list[Entry], *, width: int, log: bool = True) -> None:
+    """Bars of ||dL/dW|| per weight on a log10 scale: vanishing or exploding gradients.
+    A weight whose gradient is 0 (or not finite) has no bar: zero is drawn as zero.
+    The built-in MLP's bars are its layers' numbers, a user's model's their positions
+    among the weights, in module order (the table beside names them)."""
     plt.clear_figure()
     plt.title("gradient flow: log10 ||dL/dW|| per layer" if log else "||dL/dW|| per layer")
-    norms = [layer.weight_grad.norm for layer in layers]
+    norms = [layer.stats.norm for layer in layers]
     measured = [n for n in norms if n is not None and math.isfinite(n) and n > 0]
     positions = list(range(len(layers)))
-    plt.xlabel("layer")
+    plt.xlabel("layer" if all(layer.label.isdigit() for layer in layers) else "weight")
     if not measured:
         plt.xlim(-0.5, len(layers) - 0.5)
         plt.ylim(0, 1)
@@ -116,9 +110,10 @@ def draw_flow(plt: Any, layers: list[LayerResult], *, width: int, log: bool = Tr
     _layer_ticks(plt, layers, width)  # after the bars, which set ticks of their own
 
 
-def _layer_ticks(plt: Any, layers: list[LayerResult], width: int) -> None:
+def _layer_ticks(plt: Any, layers: list[Entry], width: int) -> None:
     ticks = spaced_ticks(len(layers), width, label_width=len(str(len(layers))))
-    plt.xticks(ticks, [str(layers[t].index) for t in ticks])
+    numbered = all(layer.label.isdigit() for layer in layers)
+    plt.xticks(ticks, [layers[t].label if numbered else str(t + 1) for t in ticks])
 
 
 def _bin_value(hist: Histogram, position: float) -> float:

@@ -26,11 +26,15 @@ def make_console(file: TextIO | None = None) -> Console:
 
 def sign_table(result: ProbeResult, width: int, view: str = "weight") -> Table:
     spec = result.spec
-    caption = (
-        f"{spec.loss} loss {table.number(result.loss)}, batch {spec.batch_size}, seed {spec.seed}"
-    )
+    if result.model is None:
+        caption = (
+            f"{spec.loss} loss {table.number(result.loss)}, batch {spec.batch_size}, "
+            f"seed {spec.seed}"
+        )
+    else:
+        caption = f"loss {table.number(result.loss)} ({result.model.loss}), seed {spec.seed}"
     grid = Table(
-        title=table.VIEW_TITLES[view],
+        title=table.title(result, view),
         caption=caption,
         header_style="bold",
         box=box.SIMPLE_HEAD,
@@ -38,8 +42,8 @@ def sign_table(result: ProbeResult, width: int, view: str = "weight") -> Table:
         pad_edge=False,
     )
     rows = table.rows(result, view)
-    columns = table.VIEW_COLUMNS[view]
-    shown = table.fit(view, rows, width - 2, gap=1)  # the box draws a space on each side
+    columns = table.result_columns(result, view)
+    shown = table.fit(columns, rows, width - 2, gap=1)  # the box draws a space on each side
     for i in shown:
         justify = "left" if columns[i].left else "right"
         grid.add_column(columns[i].header, justify=justify, no_wrap=True)
@@ -49,22 +53,36 @@ def sign_table(result: ProbeResult, width: int, view: str = "weight") -> Table:
 
 
 def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[str]:
-    """One plotext histogram of each layer's weight gradients, as text blocks."""
+    """One plotext histogram of each weight gradient, as text blocks."""
     blocks = []
-    for layer in result.layers:
+    for entry in result.weights:
         figure = _figure(width, 14, color)
-        title = f"layer {layer.index} weight gradient ({layer.out_features}x{layer.in_features})"
-        draw_histogram(figure, layer.weight_grad.hist, title, width=width)
+        shape = "x".join(str(n) for n in entry.shape)
+        name = f"layer {entry.label}" if result.model is None else table.short_name(entry.name)
+        draw_histogram(figure, entry.stats.hist, f"{name} weight gradient ({shape})", width=width)
         blocks.append(figure.build())
     return blocks
 
 
-def print_report(result: ProbeResult, console: Console) -> None:
+def network_line(result: ProbeResult) -> str:
+    """What was probed, in one line."""
     spec = result.spec
-    console.print(
-        f"sizes {spec.field_text('sizes')}, {spec.activation} (final {spec.final_activation}),"
-        f" init {spec.init}, {result.device}"
+    if result.model is None:
+        return (
+            f"sizes {spec.field_text('sizes')}, {spec.activation} (final {spec.final_activation}),"
+            f" init {spec.init}, {result.device}"
+        )
+    model = result.model
+    kept = f", parameters matching {spec.layers!r}" if spec.layers else ""
+    checkpoint = f", weights from {spec.checkpoint}" if spec.checkpoint else ""
+    return (
+        f"model {model.source}: {model.parameters:,} parameters in {model.tensors} tensors, "
+        f"{model.modules} leaf modules{checkpoint}{kept}, {spec.dtype}, {result.device}"
     )
+
+
+def print_report(result: ProbeResult, console: Console) -> None:
+    console.print(network_line(result), soft_wrap=True)
     console.print(sign_table(result, console.width))
     for note in findings(result):
         console.print(Text("* " + note, style="bold" if "100%" in note else ""))

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from gradtui.result import LayerResult, SignMap
+from gradtui.result import Entry, SignMap
+from gradtui.table import short_name
 
 GLYPHS = {"+": "█", "-": "░", "mixed": "▒", "zero": " "}
 """Cell glyphs: every nonzero entry positive, every one negative, both signs, none."""
@@ -104,20 +105,23 @@ def grid(sign_map: SignMap, width: int, height: int, *, sorted_rows: bool = Fals
     return Grid(out_p, out_n, lines, inputs)
 
 
-def title_text(layer: LayerResult, *, sorted_rows: bool, position: str = "") -> list[str]:
-    """Ways to title the map, longest first: the layer, its shape, the row order and the
-    layer's row coherence."""
-    coherence = layer.weight_grad.row_coherence
+def title_text(entry: Entry, *, sorted_rows: bool, position: str = "") -> list[str]:
+    """Ways to title the map, longest first: the weight, its shape, the row order and its
+    row coherence."""
+    coherence = entry.stats.row_coherence
     coh = "-" if coherence is None else f"{100 * coherence:.1f}%"
-    name = f"layer {layer.index}{position}"
-    shape = f"{layer.out_features}x{layer.in_features}"
+    numbered = entry.label.isdigit()  # a layer of the built-in MLP
+    name = (f"layer {entry.label}" if numbered else short_name(entry.label)) + position
+    short = (f"L{entry.label}" if numbered else short_name(entry.label, 16)) + position
+    rows, cols = entry.rows_cols
+    shape = f"{rows}x{cols}"
     order = "rows sorted +, -, mixed" if sorted_rows else "rows in neuron order"
     short_order = "sorted" if sorted_rows else "in order"
     return [
         f"{name} dL/dW signs ({shape}), {order}, row coherence {coh}",
         f"{name} {shape} dL/dW signs, {order}, row coh {coh}",
         f"{name} {shape}, {short_order}, row coh {coh}",
-        f"L{layer.index}{position} {shape} {short_order} coh {coh}",
+        f"{short} {shape} {short_order} coh {coh}",
     ]
 
 
@@ -168,7 +172,7 @@ def pack(items: list[Text], width: int, most_lines: int) -> list[Text]:
 
 
 def draw_sign_map(
-    layer: LayerResult,
+    entry: Entry,
     width: int,
     height: int,
     *,
@@ -177,12 +181,12 @@ def draw_sign_map(
     styles: dict[str, str] | None = None,
     hint: str = "",
 ) -> Text:
-    """The layer's sign map in `width` x `height` characters: a title, the map with its
-    gutter, and a legend (one or two lines, as the height allows). `position` follows
-    the layer's number in the title (e.g. '/4'); `hint` ends the legend (keys)."""
+    """The weight gradient's sign map in `width` x `height` characters: a title, the map
+    with its gutter, and a legend (one or two lines, as the height allows). `position`
+    follows the weight's name in the title (e.g. '/4'); `hint` ends the legend (keys)."""
     styles = {**STYLES, **(styles or {})}
-    sign_map = layer.sign_map
-    titles = title_text(layer, sorted_rows=sorted_rows, position=position)
+    sign_map = entry.sign_map
+    titles = title_text(entry, sorted_rows=sorted_rows, position=position)
     title = next((t for t in titles if len(t) <= width), titles[-1][:width])
     out = Text(title, style="bold", no_wrap=True, overflow="crop")
     if sign_map is None:

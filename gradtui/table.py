@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradtui.result import LayerResult, ProbeResult, TensorStats
+from gradtui.result import Entry, ProbeResult, TensorStats
 
 GAP = 2
 """Spaces between two columns."""
@@ -31,7 +31,7 @@ class Cell:
 class Column:
     header: str
     meaning: str
-    cell: Callable[[LayerResult], Cell]
+    cell: Callable[[Entry], Cell]
     keep: int
     """Rank in which columns are kept when space runs out: 0 is dropped last."""
     left: bool = False
@@ -53,115 +53,99 @@ def _finite(stats: TensorStats | None) -> bool:
     return stats is not None and stats.has_finite
 
 
-def _share(stats: TensorStats | None, key: str, tag: str | None = None) -> Cell:
+def _share(stats: TensorStats, key: str, tag: str | None = None) -> Cell:
     if not _finite(stats):
         return Cell("-")
     value = getattr(stats, key)
     return Cell(percent(value), tag if value > 0 else None)
 
 
-def _signs(get: Callable[[LayerResult], TensorStats | None], noun: str, keep: int) -> list[Column]:
-    def one_signed(layer: LayerResult) -> str | None:
-        stats = get(layer)
-        return "strong" if stats is not None and stats.one_signed else None
+def _signs(noun: str, keep: int) -> list[Column]:
+    def one_signed(entry: Entry) -> str | None:
+        return "strong" if entry.stats.one_signed else None
 
     return [
-        Column(
-            "+",
-            f"% of {noun} > 0",
-            lambda layer: _share(get(layer), "pos", one_signed(layer)),
-            keep,
-        ),
-        Column(
-            "-",
-            f"% of {noun} < 0",
-            lambda layer: _share(get(layer), "neg", one_signed(layer)),
-            keep,
-        ),
-        Column("0", f"% of {noun} == 0", lambda layer: _share(get(layer), "zero"), keep + 4),
+        Column("+", f"% of {noun} > 0", lambda e: _share(e.stats, "pos", one_signed(e)), keep),
+        Column("-", f"% of {noun} < 0", lambda e: _share(e.stats, "neg", one_signed(e)), keep),
+        Column("0", f"% of {noun} == 0", lambda e: _share(e.stats, "zero"), keep + 4),
     ]
 
 
-def _figure(get: Callable[[LayerResult], TensorStats | None], key: str) -> Callable:
-    def cell(layer: LayerResult) -> Cell:
-        stats = get(layer)
-        return Cell(number(getattr(stats, key) if _finite(stats) else None))
+def _figure(key: str) -> Callable[[Entry], Cell]:
+    def cell(entry: Entry) -> Cell:
+        return Cell(number(getattr(entry.stats, key) if _finite(entry.stats) else None))
 
     return cell
 
 
-def _norm(get: Callable[[LayerResult], TensorStats | None]) -> Callable:
-    def cell(layer: LayerResult) -> Cell:
-        stats = get(layer)
-        if stats is None:
-            return Cell("-")
-        if stats.nonfinite:
-            return Cell(f"{stats.nonfinite} NaN/Inf", "error")
-        return Cell(number(stats.norm))
-
-    return cell
+def _norm(entry: Entry) -> Cell:
+    if entry.stats.nonfinite:
+        return Cell(f"{entry.stats.nonfinite} NaN/Inf", "error")
+    return Cell(number(entry.stats.norm))
 
 
-def _coherence(layer: LayerResult) -> Cell:
-    g = layer.weight_grad
-    return Cell(percent(g.row_coherence), "strong" if g.row_coherence == 1.0 else None)
+def _coherence(entry: Entry) -> Cell:
+    coherence = entry.stats.row_coherence
+    return Cell(percent(coherence), "strong" if coherence == 1.0 else None)
 
 
-def _flat_units(layer: LayerResult) -> Cell:
-    act = layer.activation_stats
-    if not _finite(act):
+def _input_signs(entry: Entry) -> Cell:
+    share = entry.input_non_negative
+    return Cell(percent(share), "strong" if share == 1.0 else None)
+
+
+def _flat_units(entry: Entry) -> Cell:
+    out = entry.stats
+    if not _finite(out):
         return Cell("-")
-    if act.saturated is not None:
-        return Cell(percent(act.saturated) + " sat", "warn" if act.saturated >= 0.5 else None)
-    if act.dead is not None:
-        return Cell(percent(act.dead) + " dead", "warn" if act.dead >= 0.5 else None)
+    if out.saturated is not None:
+        return Cell(percent(out.saturated) + " sat", "warn" if out.saturated >= 0.5 else None)
+    if out.dead is not None:
+        return Cell(percent(out.dead) + " dead", "warn" if out.dead >= 0.5 else None)
     return Cell("-")
 
 
-def _step(layer: LayerResult) -> Cell:
-    return Cell(number(layer.grad_to_weight) if _finite(layer.weight_grad) else "-")
+def _step(entry: Entry) -> Cell:
+    return Cell(number(entry.grad_to_param) if _finite(entry.stats) else "-")
 
 
-def _weight(layer: LayerResult) -> TensorStats:
-    return layer.weight_grad
+def _shape(entry: Entry) -> Cell:
+    return Cell("x".join(str(n) for n in entry.shape))
 
 
-def _bias(layer: LayerResult) -> TensorStats | None:
-    return layer.bias_grad
+NAME_WIDTH = 28
+"""The widest a name gets in a table or a title: longer ones lose their middle."""
 
 
-def _output(layer: LayerResult) -> TensorStats:
-    return layer.activation_stats
+def short_name(name: str, width: int = NAME_WIDTH) -> str:
+    """`name`, its middle replaced by `~` when longer than `width`: both ends tell
+    (`encoder.layers.0` ... `linear2.weight`)."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 2
+    return name[:head] + "~" + name[len(name) - (width - 1 - head) :]
 
 
-def _shape(view: str) -> Callable[[LayerResult], Cell]:
-    def cell(layer: LayerResult) -> Cell:
-        return Cell("x".join(str(n) for n in shape_of(layer, view)))
-
-    return cell
-
-
-def shape_of(layer: LayerResult, view: str) -> tuple[int, ...]:
-    """The shape of the tensor `view` shows for `layer`: (out, in) for weight gradients,
-    (out,) for bias gradients, (batch, out) for outputs."""
-    if view == "bias":
-        return (layer.out_features,)
-    if view == "activation":
-        return (layer.activation_stats.numel // layer.out_features, layer.out_features)
-    return (layer.out_features, layer.in_features)
-
-
-def _common(view: str) -> list[Column]:
+def _common(view: str, builtin: bool) -> list[Column]:
+    if builtin:
+        return [
+            Column("layer", "layer, from the input", lambda e: Cell(e.label), 0),
+            Column("shape", _SHAPE_MEANING[view], _shape, 6, left=True),
+            Column(
+                "act",
+                "activation after the layer",
+                lambda e: Cell(e.activation or "-"),
+                7,
+                left=True,
+            ),
+        ]
+    noun = "module" if view == "activation" else "parameter"
     return [
-        Column("layer", "layer, from the input", lambda layer: Cell(str(layer.index)), 0),
-        Column("shape", _SHAPE_MEANING[view], _shape(view), 6, left=True),
         Column(
-            "act",
-            "activation after the layer",
-            lambda layer: Cell(layer.activation_name),
-            7,
-            left=True,
+            "name", f"the {noun}'s qualified name", lambda e: Cell(short_name(e.name)), 0, left=True
         ),
+        Column("shape", _SHAPE_MEANING[view], _shape, 6, left=True),
+        Column("module", "the module's class", lambda e: Cell(e.kind), 7, left=True),
     ]
 
 
@@ -172,41 +156,63 @@ _SHAPE_MEANING = {
     "flow": "shape of dL/dW (out x in)",
 }
 
-VIEW_COLUMNS: dict[str, list[Column]] = {
-    "weight": [
-        *_common("weight"),
-        *_signs(_weight, "weight gradients", 1),
+_IN = Column(
+    "in>=0",
+    "% of the layer's input entries >= 0: at 100%, one sample's rows are one-signed",
+    _input_signs,
+    4,
+)
+
+
+def columns(view: str, builtin: bool = True) -> list[Column]:
+    """The columns of `view`, in display order; `builtin`: the built-in MLP's, whose
+    rows are its layers, else a user's model's, whose rows are named parameters."""
+    common = _common(view, builtin)
+    if view == "bias":
+        return [
+            *common,
+            *_signs("bias gradients", 1),
+            Column("mean", "mean bias gradient", _figure("mean"), 3),
+            Column("std", "std of the bias gradients", _figure("std"), 3),
+            Column("|g|", "norm of the bias gradient", _norm, 2),
+        ]
+    if view == "activation":
+        return [
+            *common,
+            *_signs("outputs", 1),
+            Column("mean", "mean output", _figure("mean"), 2),
+            Column("std", "std of the outputs", _figure("std"), 2),
+            Column("|a|", "norm of the output", _norm, 3),
+            Column(
+                "sat/dead", "% of outputs saturated (sigmoid, tanh) or 0 (ReLU)", _flat_units, 1
+            ),
+        ]
+    if view == "flow":
+        return [
+            *common,
+            Column("|g|", "norm of the weight gradient", _norm, 0),
+            Column("|g|/|w|", "gradient norm over weight norm: a plain SGD step's size", _step, 0),
+            Column(
+                "row coh", "% of neurons whose incoming gradients share one sign", _coherence, 1
+            ),
+            _IN,
+        ]
+    return [
+        *common,
+        *_signs("weight gradients", 1),
         Column("row coh", "% of neurons whose incoming gradients share one sign", _coherence, 0),
-        Column("mean", "mean weight gradient", _figure(_weight, "mean"), 7),
-        Column("std", "std of the weight gradients", _figure(_weight, "std"), 7),
-        Column("|g|", "norm of the weight gradient", _norm(_weight), 3),
+        _IN,
+        Column("mean", "mean weight gradient", _figure("mean"), 7),
+        Column("std", "std of the weight gradients", _figure("std"), 7),
+        Column("|g|", "norm of the weight gradient", _norm, 3),
         Column("|g|/|w|", "gradient norm over weight norm: a plain SGD step's size", _step, 2),
-        Column("sat/dead", "% of outputs saturated (sigmoid, tanh) or 0 (ReLU)", _flat_units, 2),
-    ],
-    "bias": [
-        *_common("bias"),
-        *_signs(_bias, "bias gradients", 1),
-        Column("mean", "mean bias gradient", _figure(_bias, "mean"), 3),
-        Column("std", "std of the bias gradients", _figure(_bias, "std"), 3),
-        Column("|g|", "norm of the bias gradient", _norm(_bias), 2),
-    ],
-    "activation": [
-        *_common("activation"),
-        *_signs(_output, "outputs", 1),
-        Column("mean", "mean output", _figure(_output, "mean"), 2),
-        Column("std", "std of the outputs", _figure(_output, "std"), 2),
-        Column("|a|", "norm of the output", _norm(_output), 3),
-        Column("sat/dead", "% of outputs saturated (sigmoid, tanh) or 0 (ReLU)", _flat_units, 1),
-    ],
-    "flow": [
-        *_common("flow"),
-        Column("|g|", "norm of the weight gradient", _norm(_weight), 0),
-        Column("|g|/|w|", "gradient norm over weight norm: a plain SGD step's size", _step, 0),
-        Column("row coh", "% of neurons whose incoming gradients share one sign", _coherence, 1),
-        Column("sat/dead", "% of outputs saturated (sigmoid, tanh) or 0 (ReLU)", _flat_units, 1),
-    ],
+    ]
+
+
+VIEW_COLUMNS: dict[str, list[Column]] = {
+    view: columns(view) for view in ("weight", "bias", "activation", "flow")
 }
-"""The columns of each view, in display order."""
+"""The built-in MLP's columns of each view, in display order."""
 
 VIEW_TITLES = {
     "weight": "weight gradients per layer",
@@ -215,20 +221,40 @@ VIEW_TITLES = {
     "flow": "gradient flow per layer",
 }
 
+MODEL_TITLES = {
+    "weight": "weight gradients per parameter",
+    "bias": "gradients of 1-D parameters (biases, norms)",
+    "activation": "outputs of the leaf modules",
+    "flow": "gradient flow per parameter",
+}
+
+
+def title(result: ProbeResult, view: str) -> str:
+    return (VIEW_TITLES if result.spec.builtin else MODEL_TITLES)[view]
+
+
+def result_columns(result: ProbeResult, view: str) -> list[Column]:
+    return columns(view, result.spec.builtin)
+
 
 def rows(result: ProbeResult, view: str = "weight") -> list[list[Cell]]:
-    """One row of cells per layer, one cell per column of `view`."""
-    return [[column.cell(layer) for column in VIEW_COLUMNS[view]] for layer in result.layers]
+    """One row of cells per entry `view` shows, one cell per column of `view`."""
+    shown = result_columns(result, view)
+    return [[column.cell(entry) for column in shown] for entry in result.entries(view)]
 
 
 def fit(
-    view: str, cells: list[list[Cell]], width: int, *, padding: int = 0, gap: int = GAP
+    columns: list[Column],
+    cells: list[list[Cell]],
+    width: int,
+    *,
+    padding: int = 0,
+    gap: int = GAP,
 ) -> list[int]:
-    """Indexes of the columns of `view` that fit in `width` characters, in display order;
-    the least telling are dropped first. Each column takes its width and `padding`, with
-    `gap` spaces between two columns."""
-    columns = VIEW_COLUMNS[view]
-    needed = [w + padding for w in widths(view, cells)]
+    """Indexes of `columns` that fit in `width` characters, in display order; the least
+    telling are dropped first. Each column takes its width and `padding`, with `gap`
+    spaces between two columns."""
+    needed = [w + padding for w in widths(columns, cells)]
 
     def total(shown: list[int]) -> int:
         return sum(needed[i] for i in shown) + gap * (len(shown) - 1)
@@ -240,11 +266,11 @@ def fit(
     return shown
 
 
-def widths(view: str, cells: list[list[Cell]]) -> list[int]:
-    """The width of each column of `view`: its header or its widest cell."""
+def widths(columns: list[Column], cells: list[list[Cell]]) -> list[int]:
+    """The width of each column: its header or its widest cell."""
     return [
         max([len(column.header), *(len(row[i].text) for row in cells)])
-        for i, column in enumerate(VIEW_COLUMNS[view])
+        for i, column in enumerate(columns)
     ]
 
 

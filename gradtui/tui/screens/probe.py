@@ -298,7 +298,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             self.query_one(SignMapView).show(self.result)
         elif self.result is not None:
             await self.query_one(HistogramGrid).show(
-                self.result.layers, self.view, log=self.log_counts
+                self.result.entries(self.view), self.view, log=self.log_counts
             )
         self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 

@@ -1,4 +1,5 @@
-"""The histogram panes: one plotext histogram per layer, and the gradient-flow chart."""
+"""The histogram panes: one plotext histogram per tensor of the view (a layer of the
+built-in MLP, a parameter or module of a user's model), and the gradient-flow chart."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 
-from gradtui.plots import SHORT_TITLES, draw_flow, draw_histogram, stats_for
-from gradtui.result import Histogram, LayerResult
-from gradtui.table import shape_of
+from gradtui.plots import SHORT_TITLES, draw_flow, draw_histogram
+from gradtui.result import Entry, Histogram
+from gradtui.table import short_name
 from gradtui.tui.widgets.chart import Chart
 
 PLOT_WIDTH = 38
@@ -21,7 +22,7 @@ MAX_PLOT_HEIGHT = 30
 
 
 class LayerPlot(Chart):
-    """A histogram of one layer's tensor; keeps its data and redraws from it."""
+    """A histogram of one tensor; keeps its data and redraws from it."""
 
     DEFAULT_CSS = """
     LayerPlot { height: 1fr; }
@@ -50,9 +51,9 @@ class FlowPlot(Chart):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._layers: list[LayerResult] = []
+        self._layers: list[Entry] = []
 
-    def show(self, layers: list[LayerResult]) -> None:
+    def show(self, layers: list[Entry]) -> None:
         self._layers = layers
         self.changed()
 
@@ -60,6 +61,14 @@ class FlowPlot(Chart):
         plt.clear_figure()
         if self._layers:
             draw_flow(plt, self._layers, width=self.size.width)
+
+
+def plot_title(entry: Entry, view: str) -> str:
+    """`L2 100x100 dL/dW` for a layer of the built-in MLP, else the short name and shape."""
+    shape = "x".join(str(n) for n in entry.shape)
+    if entry.label.isdigit():
+        return f"L{entry.label} {shape} {SHORT_TITLES[view]}"
+    return f"{short_name(entry.label, 22)} {shape}"
 
 
 class HistogramGrid(Vertical):
@@ -103,21 +112,18 @@ class HistogramGrid(Vertical):
     def on_resize(self) -> None:
         self.fit(self._available)
 
-    async def show(self, layers: list[LayerResult], view: str, *, log: bool) -> None:
+    async def show(self, entries: list[Entry], view: str, *, log: bool) -> None:
         grid = self.query_one(Grid)
         flow = self.query_one(FlowPlot)
         self.set_class(view == "flow", "-flow")
         if view == "flow":
-            flow.show(layers)
+            flow.show(entries)
             return
         plots = list(grid.query(LayerPlot))
-        if len(plots) != len(layers):
+        if len(plots) != len(entries):
             await grid.remove_children()
-            plots = [LayerPlot(id=f"plot-{layer.index}") for layer in layers]
+            plots = [LayerPlot(id=f"plot-{i + 1}") for i in range(len(entries))]
             await grid.mount_all(plots)
-        for plot, layer in zip(plots, layers):
-            stats = stats_for(layer, view)
-            shape = "x".join(str(n) for n in shape_of(layer, view))
-            title = f"L{layer.index} {shape} {SHORT_TITLES[view]}"
-            plot.show(None if stats is None else stats.hist, title, log=log)
+        for plot, entry in zip(plots, entries):
+            plot.show(entry.stats.hist, plot_title(entry, view), log=log)
         self.fit(self._available)

@@ -1,4 +1,4 @@
-"""The sign map view: one layer's weight gradient, a character per block, by sign."""
+"""The sign map view: one weight gradient, a character per block, by sign."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from gradtui.result import LayerResult, ProbeResult
+from gradtui.result import Entry, ProbeResult
 from gradtui.sign_map import draw_sign_map
 
 MIN_HEIGHT = 12
@@ -19,14 +19,14 @@ THEME_STYLES = {"+": "success", "-": "error", "mixed": "warning"}
 
 
 class SignMapView(Widget):
-    """The sign map of one layer of the result; the screen picks the layer and order."""
+    """The sign map of one weight of the result; the screen picks which, and the order."""
 
     DEFAULT_CSS = """
     SignMapView { height: 16; padding: 0 1; }
     """
 
     layer_index: reactive[int] = reactive(0)
-    """The layer shown, 0-based."""
+    """The weight shown, 0-based, among the result's weights (the MLP's layers)."""
     sorted_rows: reactive[bool] = reactive(True)
     """Rows sorted by sign class (all +, all -, mixed) instead of in neuron order: at the
     start, since a line of the map covers several neurons whenever the layer has more
@@ -37,13 +37,13 @@ class SignMapView(Widget):
         super().__init__(id=id)
         self._result: ProbeResult | None = None
         self._drawn: tuple[object, ...] | None = None
-        self._drawn_layer: LayerResult | None = None
+        self._drawn_layer: Entry | None = None
         self._text: Text | None = None
 
     def show(self, result: ProbeResult | None) -> None:
         self._result = result
-        if result is not None and self.layer_index >= len(result.layers):
-            self.layer_index = len(result.layers) - 1
+        if result is not None and self.layer_index >= len(result.weights):
+            self.layer_index = len(result.weights) - 1
         self.refresh()
 
     def fit(self, available: int) -> None:
@@ -53,15 +53,16 @@ class SignMapView(Widget):
             self.styles.height = height
 
     def step_layer(self, step: int) -> None:
-        """The next (1) or previous (-1) layer, wrapping around."""
-        if self._result is not None and self._result.layers:
-            self.layer_index = (self.layer_index + step) % len(self._result.layers)
+        """The next (1) or previous (-1) weight, wrapping around."""
+        if self._result is not None and self._result.weights:
+            self.layer_index = (self.layer_index + step) % len(self._result.weights)
 
     @property
-    def shown_layer(self) -> LayerResult | None:
-        if self._result is None or not self._result.layers:
+    def shown_layer(self) -> Entry | None:
+        if self._result is None or not self._result.weights:
             return None
-        return self._result.layers[min(self.layer_index, len(self._result.layers) - 1)]
+        weights = self._result.weights
+        return weights[min(self.layer_index, len(weights) - 1)]
 
     def validate_layer_index(self, layer: int) -> int:
         return max(0, layer)
@@ -80,9 +81,17 @@ class SignMapView(Widget):
                 self.size.width,
                 self.size.height,
                 sorted_rows=self.sorted_rows,
-                position=f"/{len(self._result.layers)}",
+                position=self._position(layer),
                 styles={kind: colours[name] for kind, name in THEME_STYLES.items()},
                 hint=HINT,
             )
             self._drawn, self._drawn_layer = key, layer
         return self._text
+
+    def _position(self, entry: Entry) -> str:
+        """Where the shown weight is among them: `/4` after a layer's number, else
+        ` (2/6)`."""
+        count = len(self._result.weights) if self._result is not None else 0
+        if entry.label.isdigit():
+            return f"/{count}"
+        return f" ({min(self.layer_index, count - 1) + 1}/{count})"

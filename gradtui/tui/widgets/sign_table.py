@@ -45,14 +45,15 @@ class SignTable(DataTable):
     def _rebuild(self) -> None:
         self._width = self.size.width
         view = self._view if self._view in table.VIEW_COLUMNS else "weight"
-        columns = table.VIEW_COLUMNS[view]
+        builtin = self._result is None or self._result.spec.builtin
+        columns = table.columns(view, builtin)
         rows = table.rows(self._result, view) if self._result is not None else []
         # DataTable sizes columns to their content and ignores a cell's justify, so
         # numbers are padded to the column's width here to line up on the right.
-        widths = table.widths(view, rows)
+        widths = table.widths(columns, rows)
         # Each column takes one cell of padding on each side; one more cell is kept for a
         # vertical scrollbar.
-        shown = table.fit(view, rows, self.size.width - 1, padding=2, gap=0)
+        shown = table.fit(columns, rows, self.size.width - 1, padding=2, gap=0)
         self.clear(columns=True)
         for i in shown:
             self.add_column(columns[i].header, key=columns[i].header, width=widths[i])
