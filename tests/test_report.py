@@ -56,21 +56,21 @@ def test_table_columns_fit_the_width_whole_and_never_cut_a_number():
     result = run_probe(preset("seed-v2.0").replace(device="cpu"))
     for view, columns in table.VIEW_COLUMNS.items():
         rows = table.rows(result, view)
-        widths = table.widths(view, rows)
+        widths = table.widths(columns, rows)
         headers = [c.header for c in columns]
-        assert table.fit(view, rows, 400) == list(range(len(columns)))
+        assert table.fit(columns, rows, 400) == list(range(len(columns)))
         for width in (120, 80, 60, 40, 20):
-            shown = table.fit(view, rows, width, gap=1)
+            shown = table.fit(columns, rows, width, gap=1)
             needed = sum(widths[i] for i in shown) + len(shown) - 1
             assert needed <= width or len(shown) == 1, (view, width)
             assert shown == sorted(shown)  # display order kept
             assert 0 in shown  # the layer number stays
         # What is dropped first is the least telling: the story's columns stay longest.
-        narrow = [headers[i] for i in table.fit(view, rows, 40, gap=1)]
+        narrow = [headers[i] for i in table.fit(columns, rows, 40, gap=1)]
         story = {"weight": "row coh", "bias": "+", "activation": "sat/dead", "flow": "|g|"}
         assert story[view] in narrow, (view, narrow)
-    weight = [c.header for c in table.VIEW_COLUMNS["weight"]]
-    at_80 = [weight[i] for i in table.fit("weight", table.rows(result), 80, gap=1)]
+    weight = table.VIEW_COLUMNS["weight"]
+    at_80 = [weight[i].header for i in table.fit(weight, table.rows(result), 80, gap=1)]
     assert at_80 == [
         "layer",
         "shape",
@@ -79,9 +79,10 @@ def test_table_columns_fit_the_width_whole_and_never_cut_a_number():
         "-",
         "0",
         "row coh",
+        "in>=0",
+        "mean",
         "|g|",
         "|g|/|w|",
-        "sat/dead",
     ]
 
 

@@ -3,6 +3,7 @@ drawing of a hand-made map, and the map view driven by keys."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,7 +15,7 @@ from gradtui.lab import sign_map as lab
 from gradtui.lab.model import compute_loss
 from gradtui.lab.probe import prepare
 from gradtui.plots import VIEWS
-from gradtui.result import LayerResult, SignMap
+from gradtui.result import Entry, SignMap
 from gradtui.sign_map import GLYPHS, draw_sign_map, grid
 from gradtui.spec import Spec, preset
 from gradtui.tui.app import make_app
@@ -155,7 +156,7 @@ def test_sigmoid_rows_are_one_signed_and_tanh_rows_are_mixed():
 # -- the drawing -----------------------------------------------------------------------
 
 
-def hand_made_layer(**changes) -> LayerResult:
+def hand_made_layer(**changes) -> Entry:
     """Layer 2 (3 neurons x 4 inputs, 1 x 1 blocks): neuron 0 all +, neuron 1 mixed with
     a zero, neuron 2 all -."""
     sign_map = SignMap(
@@ -170,9 +171,7 @@ def hand_made_layer(**changes) -> LayerResult:
         row_signs=[1, 0, -1],
     )
     result = run_probe(Spec(device="cpu", sizes=(4, 3, 3)))
-    layer = result.layers[0]
-    fields = {name: getattr(layer, name) for name in LayerResult.__dataclass_fields__}
-    return LayerResult(**{**fields, "index": 2, "sign_map": sign_map, **changes})
+    return dataclasses.replace(result.weights[0], label="2", sign_map=sign_map, **changes)
 
 
 def map_lines(text: str) -> list[str]:
@@ -213,7 +212,7 @@ def test_drawing_sums_blocks_into_cells_and_stretches_to_fill():
 
 def test_title_and_legend_say_what_is_shown():
     layer = hand_made_layer()
-    coherence = layer.weight_grad.row_coherence
+    coherence = layer.stats.row_coherence
     text = draw_sign_map(layer, 100, 12, position="/3", hint="[ ] layer").plain
     title, *_, legend1, legend2 = text.split("\n")
     assert title.startswith("layer 2/3 dL/dW signs (3x4), rows in neuron order")
@@ -261,7 +260,7 @@ async def test_keys_show_the_map_pick_the_layer_and_sort():
 
         await pilot.press("right_square_bracket")
         await pilot.pause()
-        layer = app.result.layers[1]
+        layer = app.result.weights[1]
         assert view.layer_index == 1 and view.shown_layer is layer
         text = rendered(app)
         size = view.size
