@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="PATH", help="write the result as JSON to PATH, or - for stdout only"
     )
     probe.add_argument(
+        "--debug",
+        action="store_true",
+        help="when your model (--model) fails, print its traceback before the one line",
+    )
+    probe.add_argument(
         "--verbose",
         action="store_true",
         help="say on stderr which statistics path measured (fused numba kernels or plain "
@@ -147,13 +152,27 @@ def spec_from_args(args: argparse.Namespace, prefix: str = "") -> Spec:
     config = getattr(args, prefix + "config", None)
     if chosen_preset is not None and config is not None:
         raise SpecError("config", "give --preset or --config, not both")
+    given = _given(args, FIELDS, prefix)
+    if given.get("model"):
+        if chosen_preset is not None:
+            raise SpecError(
+                "preset", "a preset is a built-in MLP; give --preset or --model, not both"
+            )
+        builtin = [name for name in Spec.builtin_fields() if name in given]
+        if builtin:
+            flag = "--" + builtin[0].replace("_", "-")
+            raise SpecError(
+                "model",
+                f"{flag} describes the built-in MLP and does not apply to your own model; "
+                f"give --model or the built-in MLP's flags ({flag}), not both",
+            )
     if chosen_preset is not None:
         base = preset(chosen_preset)
     elif config is not None:
         base = Spec.load(config)
     else:
         base = Spec()
-    return base.with_text(**_given(args, FIELDS, prefix))
+    return base.with_text(**given)
 
 
 def _fail(message: str, *, prog: str = "gradtui") -> NoReturn:
@@ -222,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         _spec_error(error)
     if args.command == "probe":
-        return _probe(spec, args.json, verbose=args.verbose)
+        return _probe(spec, args.json, verbose=args.verbose, debug=args.debug)
     if args.command in ("train", "compare"):
         texts = _given(args, TRAIN_FIELDS)
         try:
@@ -238,13 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     return app.return_code or 0
 
 
-def _probe(spec: Spec, json_path: str | None, *, verbose: bool = False) -> int:
+def _probe(
+    spec: Spec, json_path: str | None, *, verbose: bool = False, debug: bool = False
+) -> int:
     from gradtui.lab import run_probe
     from gradtui.report import make_console, print_report
 
     try:
         result = run_probe(spec)
     except SpecError as error:
+        if debug and error.__cause__ is not None:
+            import traceback
+
+            traceback.print_exception(error.__cause__, file=sys.stderr)
         _spec_error(error)
     except RuntimeError as error:  # e.g. CUDA out of memory: one line, not a traceback
         _fail(f"the probe failed on {spec.device}: {describe(error)}")

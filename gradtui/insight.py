@@ -62,10 +62,17 @@ def _weight_notes(result: ProbeResult) -> list[str]:
         and not fed
         and all((w.stats.row_coherence or 0.0) < 0.05 for w in weights[1:])
     ):
-        notes.append(
-            "No layer's rows are one-signed: the activation's outputs have both signs, so a "
-            "neuron's weights can move in different directions in one step."
-        )
+        if result.spec.builtin:
+            notes.append(
+                "No layer's rows are one-signed: the activation's outputs have both signs, "
+                "so a neuron's weights can move in different directions in one step."
+            )
+        else:
+            notes.append(
+                "No weight's rows are one-signed: no Linear or Conv input is all "
+                "non-negative (in>=0 under 100%), so a neuron's weights can move in "
+                "different directions in one step."
+            )
     return notes + _health_notes(result)
 
 

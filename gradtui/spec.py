@@ -117,6 +117,19 @@ class _Fields:
 class Spec(_Fields):
     """One experiment: the network, its input, its loss, and where it runs."""
 
+    model: str = option(
+        "",
+        Text("a Python file (nets/my_net.py) or module (mypkg.nets)"),
+        label="model",
+        help="your own network: a file or module defining model() and batch(), and "
+        "optionally loss(output, batch); empty: the built-in MLP. It runs the file's code",
+    )
+    checkpoint: str = option(
+        "",
+        Text("a file saved by torch.save(model.state_dict(), PATH)"),
+        label="ckpt",
+        help="weights loaded into --model's network (torch.load with weights_only=True)",
+    )
     sizes: tuple[int, ...] = option(
         (100, 100, 100, 100, 100),
         Sizes(max_layers=MAX_LAYERS),
@@ -193,19 +206,6 @@ class Spec(_Fields):
         "float32", Choice(tuple(FLOAT_RANGES)), label="dtype", help="floating-point type"
     )
     bins: int = option(50, Int(1, MAX_BINS), label="bins", help="histogram bins")
-    model: str = option(
-        "",
-        Text("a Python file (nets/my_net.py) or module (mypkg.nets)"),
-        label="model",
-        help="your own network: a file or module defining model() and batch(), and "
-        "optionally loss(output, batch); empty: the built-in MLP. It runs the file's code",
-    )
-    checkpoint: str = option(
-        "",
-        Text("a file saved by torch.save(model.state_dict(), PATH)"),
-        label="ckpt",
-        help="weights loaded into --model's network (torch.load with weights_only=True)",
-    )
     layers: str = option(
         "",
         Regex(),
@@ -245,7 +245,11 @@ class Spec(_Fields):
         return tuple(info.name for info in cls.fields() if info.option.builtin)
 
     def applies(self, name: str) -> bool:
-        """Whether field `name` means something for this spec's network."""
+        """Whether field `name` means something for this spec's network: the built-in
+        MLP's fields not with `model`, `checkpoint` only with it (or while it holds a
+        value, which the form must let the user clear)."""
+        if name == "checkpoint":
+            return not self.builtin or bool(self.checkpoint)
         return self.builtin or name not in self.builtin_fields()
 
     @property
@@ -290,7 +294,7 @@ class Spec(_Fields):
         return "".join(
             f"{info.name} = {toml_value(getattr(self, info.name))}\n"
             for info in declared(type(self))
-            if self.applies(info.name)
+            if self.applies(info.name) or info.name == "model"
         )
 
     @classmethod

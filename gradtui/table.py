@@ -237,10 +237,14 @@ def result_columns(result: ProbeResult, view: str) -> list[Column]:
     return columns(view, result.spec.builtin)
 
 
-def rows(result: ProbeResult, view: str = "weight") -> list[list[Cell]]:
-    """One row of cells per entry `view` shows, one cell per column of `view`."""
+def rows(
+    result: ProbeResult, view: str = "weight", entries: list[Entry] | None = None
+) -> list[list[Cell]]:
+    """One row of cells per entry `view` shows (or per one of `entries`), one cell per
+    column of `view`."""
     shown = result_columns(result, view)
-    return [[column.cell(entry) for column in shown] for entry in result.entries(view)]
+    entries = result.entries(view) if entries is None else entries
+    return [[column.cell(entry) for column in shown] for entry in entries]
 
 
 def fit(

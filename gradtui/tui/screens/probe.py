@@ -13,13 +13,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from gradtui.fields import ACTIVATIONS
 from gradtui.insight import findings
 from gradtui.plots import VIEW_TITLES, VIEWS
-from gradtui.result import ProbeResult, stats_path_text
+from gradtui.result import Entry, ProbeResult, stats_path_text
 from gradtui.spec import PRESETS, Spec, describe
 from gradtui.table import number
 from gradtui.tui.commands import Command, ScreenCommands
@@ -50,6 +50,10 @@ _PROBING = threading.Lock()
 
 LOADING_DELAY = 0.2
 """Seconds a run may take before the loading indicator shows."""
+
+PAGE_SIZE = 10
+"""Rows of the table (and histograms) on one page: a transformer's 20+ parameters page
+with n and p, and the table's header stays on top."""
 
 
 class Findings(Static):
@@ -151,6 +155,29 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             tooltip="sign map rows sorted by sign (all +, all -, mixed) or in neuron order",
         ),
         Binding(
+            "n",
+            "page(1)",
+            "Next page",
+            show=False,
+            id="page.next",
+            tooltip=f"the next {PAGE_SIZE} rows of the table and their histograms",
+        ),
+        Binding(
+            "p",
+            "page(-1)",
+            "Previous page",
+            show=False,
+            id="page.previous",
+            tooltip=f"the previous {PAGE_SIZE} rows of the table and their histograms",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="filter",
+            tooltip="narrow the table and the histograms to names that contain a text",
+        ),
+        Binding(
             "l",
             "toggle_log",
             "Log",
@@ -194,6 +221,10 @@ class ProbeScreen(ScrollKeys, Screen[None]):
     """Histogram bars on a log scale."""
     config_shown: reactive[bool] = reactive(True)
     """The configuration pane is shown."""
+    page: reactive[int] = reactive(0, init=False)
+    """The page of rows shown, 0-based."""
+    name_filter: reactive[str] = reactive("", init=False)
+    """Only the rows whose name contains this text (any case) are shown."""
 
     def __init__(self, spec: Spec) -> None:
         super().__init__()
@@ -208,6 +239,11 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             yield ConfigPane(self._initial)
             with Vertical(id="results"):
                 yield StatusLine("Press r to run the probe.")
+                yield Input(
+                    placeholder="filter by name (enter: keep, escape: leave)",
+                    compact=True,
+                    id="filter",
+                )
                 yield Static("", id="stale")
                 with ResultsPane():
                     yield Static(WELCOME, id="welcome")
@@ -258,6 +294,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         self.running = None
         self.query_one(HistogramGrid).loading = False
         self.app.result = message.result
+        self.pane.describe_model(message.result.model)
         elapsed = message.elapsed * 1000
         # Why a run is slow, when it is: the plain torch path measured, not the kernels.
         path = (
@@ -289,7 +326,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         if self.result is not None:
             notes = findings(self.result, self.view)
             self.query_one(Findings).update("\n".join("* " + note for note in notes))
-            self.query_one(SignTable).show(self.result, self.view)
+            self.query_one(SignTable).show(self.result, self.view, self.page_entries())
             await self._show_plots()
 
     async def _show_plots(self) -> None:
@@ -297,12 +334,40 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         if self.view == "map":
             self.query_one(SignMapView).show(self.result)
         elif self.result is not None:
-            await self.query_one(HistogramGrid).show(
-                self.result.entries(self.view), self.view, log=self.log_counts
-            )
+            entries = self.matching() if self.view == "flow" else self.page_entries()
+            await self.query_one(HistogramGrid).show(entries, self.view, log=self.log_counts)
         self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 
+    def matching(self) -> list[Entry]:
+        """The entries of the view whose name contains the filter's text."""
+        if self.result is None:
+            return []
+        entries = self.result.entries("weight" if self.view == "map" else self.view)
+        text = self.name_filter.lower()
+        return [e for e in entries if text in e.name.lower()] if text else entries
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.matching()) // PAGE_SIZE))
+
+    def page_entries(self) -> list[Entry]:
+        """The rows of the page shown."""
+        start = min(self.page, self.pages - 1) * PAGE_SIZE
+        return self.matching()[start : start + PAGE_SIZE]
+
+    async def watch_page(self) -> None:
+        await self._show_view()
+        if self.result is not None:
+            self.status(self._result_summary(self.result))
+
+    async def watch_name_filter(self) -> None:
+        self.page = 0
+        await self._show_view()
+        if self.result is not None:
+            self.status(self._result_summary(self.result))
+
     async def watch_view(self) -> None:
+        self.page = 0
         await self._show_view()
         if self.result is not None:
             self.status(self._result_summary(self.result))
@@ -322,7 +387,17 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
     def _result_summary(self, result: ProbeResult) -> str:
         log = ", log" if self.log_counts and self.view not in ("flow", "map") else ""
-        return f"{VIEW_TITLES[self.view]}{log} | {result.spec.loss} loss {number(result.loss)}"
+        loss = f"{result.spec.loss} loss" if result.spec.builtin else "loss"
+        rows = ""
+        matching = len(self.matching())
+        total = len(result.entries("weight" if self.view == "map" else self.view))
+        if self.name_filter:
+            rows += f" | {matching}/{total} match {self.name_filter!r}"
+        if self.view not in ("flow", "map") and self.pages > 1:
+            first = min(self.page, self.pages - 1) * PAGE_SIZE
+            last = min(first + PAGE_SIZE, matching)
+            rows += f" | rows {first + 1}-{last}/{matching} (n, p)"
+        return f"{VIEW_TITLES[self.view]}{log} | {loss} {number(result.loss)}{rows}"
 
     # -- the form -------------------------------------------------------------------
 
@@ -389,6 +464,23 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         sign_map = self.query_one(SignMapView)
         sign_map.sorted_rows = not sign_map.sorted_rows
 
+    def action_page(self, step: int) -> None:
+        self.page = (min(self.page, self.pages - 1) + step) % self.pages
+
+    def action_filter(self) -> None:
+        self.add_class("-filtering")
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.name_filter = event.value.strip()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_leave_field()
+
     def action_toggle_log(self) -> None:
         self.log_counts = not self.log_counts
 
@@ -397,7 +489,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":  # in the footer only while a field has focus
-            return self.pane.has_focus_within
+            return self.pane.has_focus_within or self.query_one("#filter").has_focus
         return True
 
     def on_descendant_focus(self) -> None:
@@ -408,6 +500,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+        self.set_class(bool(self.name_filter), "-filtering")
 
     def action_export(self) -> None:
         if self.result is None:
@@ -454,6 +547,9 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
 
 def spec_summary(spec: Spec) -> str:
+    if not spec.builtin:
+        kept = f" | layers {spec.layers}" if spec.layers else ""
+        return f"model {spec.model}{kept} | seed {spec.seed}"
     return (
         f"{spec.field_text('sizes')} {spec.activation} | {spec.loss} | batch {spec.batch_size}"
         f" | seed {spec.seed}"

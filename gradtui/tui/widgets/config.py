@@ -8,8 +8,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Label, Select
+from textual.widgets import Button, Label, Select, Static
 
+from gradtui.result import ModelInfo
 from gradtui.spec import PRESETS, Spec
 from gradtui.tui.widgets.form import FieldForm
 
@@ -30,6 +31,8 @@ class ConfigPane(VerticalScroll):
     ConfigPane > .preset-row > Label { width: 8; color: $text-muted; }
     ConfigPane > .preset-row > Select { width: 1fr; }
     ConfigPane > Button { margin: 1 0 0 8; }
+    ConfigPane > #model-note { display: none; height: auto; color: $text-muted; }
+    ConfigPane.-own-model > #model-note { display: block; }
     """
 
     can_focus = False
@@ -44,6 +47,7 @@ class ConfigPane(VerticalScroll):
     def __init__(self, spec: Spec, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._initial = spec
+        self._info: ModelInfo | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="preset-row"):
@@ -57,6 +61,31 @@ class ConfigPane(VerticalScroll):
             )
         yield FieldForm(self._initial)
         yield Button("Run (r)", id="run-button", variant="primary", compact=True)
+        yield Static("", id="model-note")
+
+    def on_mount(self) -> None:
+        self._describe(self._initial)
+
+    def describe_model(self, info: ModelInfo | None) -> None:
+        """Say what the last probe found in the user's model (None: nothing yet)."""
+        self._info = info
+        self._describe(self.spec)
+
+    def _describe(self, spec: Spec) -> None:
+        self.set_class(not spec.builtin, "-own-model")
+        if spec.builtin:
+            return
+        info = self._info
+        found = (
+            f"{info.source}: {info.parameters:,} parameters in {info.tensors} tensors, "
+            f"{info.modules} leaf modules.\n"
+            if info is not None and info.source == spec.model
+            else "r probes it.\n"
+        )
+        self.query_one("#model-note", Static).update(
+            found + "The file defines the network, so the built-in MLP's fields are hidden "
+            "(" + ", ".join(spec.builtin_fields()) + ")."
+        )
 
     @property
     def form(self) -> FieldForm:
@@ -82,6 +111,8 @@ class ConfigPane(VerticalScroll):
         select = self.query_one("#field-preset", Select)
         with self.prevent(Select.Changed):
             select.value = preset_of(event.value) or Select.NULL
+        if event.value is not None:
+            self._describe(event.value)
 
     @on(FieldForm.Submitted)
     @on(Button.Pressed, "#run-button")

@@ -176,8 +176,12 @@ class FieldForm(Vertical):
         if value is not None:
             self.value = value
         self.errors = errors
+        # A field that means nothing for the value as it stands (the built-in MLP's
+        # fields under a user's model) is hidden, so tab skips it; its owner says why.
+        applies = getattr(self.value, "applies", None)
         for name, row in self.rows().items():
             row.show_error(errors.get(name))
+            row.display = applies is None or applies(name) or name in errors
         # Posted from the form's own turn: a message built while an ancestor handles one
         # (the config pane loading a preset) would count that ancestor as its sender,
         # and Textual stops a message at its sender; the screen would never hear of it.

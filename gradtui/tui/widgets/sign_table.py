@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from gradtui import table
-from gradtui.result import ProbeResult
+from gradtui.result import Entry, ProbeResult
 
 TAG_VARIABLES = {"strong": "accent", "warn": "warning", "error": "error"}
 """Theme variables that colour the cells which tell the story."""
@@ -27,10 +27,14 @@ class SignTable(DataTable):
         super().__init__(id=id, cursor_type="none", zebra_stripes=True, cell_padding=1)
         self._result: ProbeResult | None = None
         self._view = "weight"
+        self._entries: list[Entry] | None = None
         self._width = 0
 
-    def show(self, result: ProbeResult | None, view: str) -> None:
-        self._result, self._view = result, view
+    def show(
+        self, result: ProbeResult | None, view: str, entries: list[Entry] | None = None
+    ) -> None:
+        """Rows of `result` for `view`: `entries` (a page of them), or all."""
+        self._result, self._view, self._entries = result, view, entries
         self._rebuild()
 
     def on_resize(self) -> None:
@@ -47,7 +51,7 @@ class SignTable(DataTable):
         view = self._view if self._view in table.VIEW_COLUMNS else "weight"
         builtin = self._result is None or self._result.spec.builtin
         columns = table.columns(view, builtin)
-        rows = table.rows(self._result, view) if self._result is not None else []
+        rows = table.rows(self._result, view, self._entries) if self._result is not None else []
         # DataTable sizes columns to their content and ignores a cell's justify, so
         # numbers are padded to the column's width here to line up on the right.
         widths = table.widths(columns, rows)
