@@ -222,22 +222,29 @@ def _catalogue_name(module: nn.Module) -> str | None:
 class _Parameter:
     name: str
     module: nn.Module
+    """The module under whose name the parameter first appears."""
     tensor: Tensor
+    users: list[nn.Module]
+    """Every module that holds the tensor as its `weight` (a tied weight: several)."""
 
 
 def named_parameters(model: nn.Module) -> list[_Parameter]:
     """Every parameter that received a gradient, in module order, by the qualified name
     under which it first appears (a tied parameter appears once)."""
-    seen: set[int] = set()
+    seen: dict[int, _Parameter] = {}
     found = []
-    for module_name, module in model.named_modules():
+    for module_name, module in model.named_modules(remove_duplicate=False):
         for name, tensor in module.named_parameters(recurse=False):
-            if id(tensor) in seen:
+            known = seen.get(id(tensor))
+            if known is not None:
+                if getattr(module, "weight", None) is tensor and module not in known.users:
+                    known.users.append(module)
                 continue
-            seen.add(id(tensor))
+            qualified = f"{module_name}.{name}" if module_name else name
+            users = [module] if getattr(module, "weight", None) is tensor else []
+            seen[id(tensor)] = _Parameter(qualified, module, tensor, users)
             if tensor.grad is not None:
-                qualified = f"{module_name}.{name}" if module_name else name
-                found.append(_Parameter(qualified, module, tensor))
+                found.append(seen[id(tensor)])
     return found
 
 
@@ -268,7 +275,9 @@ def measure(
         summaries.append(stats.summarize(p.tensor.grad, spec.bins, rows=matrix))
         maps.append(sign_map.queue(p.tensor.grad) if matrix else None)
         extras.append(stats.norm(p.tensor.detach()))
-    inputs = {p.name: recorder.inputs.get(p.module) for p in parameters}
+    # A weight's gradient sums delta x input over every call of every module that
+    # uses it (a tied weight: several): its input signs are all those inputs'.
+    inputs = {p.name: _inputs_of(p, recorder) for p in parameters}
     for record in inputs.values():
         if record is not None:
             extras.append(torch.stack(record.non_negative).sum())
@@ -287,12 +296,10 @@ def measure(
     for p, figure, norm_value, queued in zip(parameters, figures, norms, maps):
         record = inputs[p.name]
         share = summed = None
-        if record is not None and _is_weight(p):
+        if record is not None:
             non_negative, finite = next(counts), next(counts)
             share = non_negative / finite if finite else None
             summed = record.summed_over
-        elif record is not None:
-            next(counts), next(counts)
         entries.append(
             Entry(
                 name=p.name,
@@ -332,9 +339,17 @@ def measure(
     )
 
 
-def _is_weight(p: _Parameter) -> bool:
-    """The parameter whose gradient is delta times the module's input."""
-    return p.tensor is getattr(p.module, "weight", None)
+def _inputs_of(p: _Parameter, recorder: Recorder) -> _Inputs | None:
+    """The inputs of every Linear or Conv call that used `p` as its weight, or None
+    when `p` is no such weight (a bias, a norm's scale, an embedding)."""
+    records = [recorder.inputs[m] for m in p.users if m in recorder.inputs]
+    if not records:
+        return None
+    return _Inputs(
+        non_negative=[t for r in records for t in r.non_negative],
+        finite=[t for r in records for t in r.finite],
+        summed_over=sum(r.summed_over for r in records),
+    )
 
 
 def _mlp_label(name: str) -> str:
