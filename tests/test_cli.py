@@ -193,7 +193,10 @@ def test_config_toml_round_trip(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["probe", "--config", str(path)])
     assert exit_info.value.code == 2
-    assert "--config: unknown field 'colour'; allowed: model, checkpoint, sizes" in capsys.readouterr().err
+    assert (
+        "--config: unknown field 'colour'; allowed: model, checkpoint, sizes"
+        in capsys.readouterr().err
+    )
 
 
 def gradtui_process(*argv: str, **options) -> subprocess.CompletedProcess:

@@ -191,7 +191,11 @@ def test_json_of_a_module_probe_names_every_entry_and_has_no_layers(tmp_path):
     assert data["model"]["source"] == str(path)
     assert data["model"]["tensors"] == 11  # fc3.weight is fc2.weight
     first = data["parameters"][0]
-    assert (first["name"], first["kind"], first["shape"]) == ("conv1.weight", "Conv2d", [4, 1, 3, 3])
+    assert (first["name"], first["kind"], first["shape"]) == (
+        "conv1.weight",
+        "Conv2d",
+        [4, 1, 3, 3],
+    )
     assert set(first["grad"]) >= {"pos", "neg", "row_coherence", "hist"}
     assert data["outputs"][1]["name"] == "relu" and data["outputs"][1]["kind"] == "ReLU"
     builtin = json.loads(run_probe(preset("seed-v1.0").replace(device="cpu")).to_json())
