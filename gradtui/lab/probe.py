@@ -109,7 +109,7 @@ def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
         )
 
         def after_backward() -> None:
-            source.check_gradients(model)
+            source.check_gradients(model, loaded)
 
     keep = _matcher(spec.layers)
     recorder = Recorder(model, {n: m for n, m in watched.items() if keep(n)}, spec.bins)
