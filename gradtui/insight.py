@@ -46,7 +46,7 @@ def _weight_notes(result: ProbeResult) -> list[str]:
         )
     if one_signed:
         notes.append(f"{_layers(one_signed).capitalize()}: all weight gradients one sign.")
-    fed_positive = _fed_non_negative(layers)
+    fed_positive = _fed_non_negative(result)
     averaged = [
         layer.index for layer in fed_positive if (layer.weight_grad.row_coherence or 0.0) < 1.0
     ]
@@ -99,7 +99,7 @@ def _activation_notes(result: ProbeResult) -> list[str]:
         if layer.activation_stats.has_finite and layer.activation_stats.neg == 0
     ]
     if non_negative:
-        fed = [i + 1 for i in non_negative if i < len(layers)]
+        fed = [i + 1 for i in non_negative if i < len(layers) and _feeds_own_output(result, i)]
         takes = "take" if len(fed) > 1 else "takes"
         then = f": {_layers(fed)} {takes} only non-negative inputs" if fed else ""
         notes.append(f"{_layers(non_negative).capitalize()} output no negative value{then}.")
@@ -167,13 +167,22 @@ _VIEWS = {
 }
 
 
-def _fed_non_negative(layers: list[LayerResult]) -> list[LayerResult]:
+def _fed_non_negative(result: ProbeResult) -> list[LayerResult]:
     """The layers whose inputs, the previous layer's outputs, measured no negative entry."""
+    layers = result.layers
     return [
         layer
         for layer, previous in zip(layers[1:], layers)
-        if previous.activation_stats.has_finite and previous.activation_stats.neg == 0
+        if previous.activation_stats.has_finite
+        and previous.activation_stats.neg == 0
+        and _feeds_own_output(result, previous.index)
     ]
+
+
+def _feeds_own_output(result: ProbeResult, index: int) -> bool:
+    """Whether layer `index` passes on its activation's output as measured: a residual
+    layer passes on x + output, whose signs were not measured, so nothing is claimed."""
+    return not result.spec.layer_residual(index)
 
 
 def _all_zero(stats) -> bool:

@@ -61,9 +61,10 @@ def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[str]
 
 def print_report(result: ProbeResult, console: Console) -> None:
     spec = result.spec
+    block = f" {spec.block_text()}," if spec.block_text() else ""
     console.print(
         f"sizes {spec.field_text('sizes')}, {spec.activation} (final {spec.final_activation}),"
-        f" init {spec.init}, {result.device}"
+        f"{block} init {spec.init}, {result.device}"
     )
     console.print(sign_table(result, console.width))
     for note in findings(result):
@@ -91,9 +92,10 @@ def _figure(width: int, height: int, color: bool) -> Figure:
 
 def _network_line(run: TrainResult) -> str:
     spec = run.spec
+    block = f" {spec.block_text()}," if spec.block_text() else ""
     return (
         f"task {run.task}: sizes {spec.field_text('sizes')} (the task fixes the input and output"
-        f" sizes; linear output, {spec.loss} loss), {run.optimizer} lr {run.lr:g},"
+        f" sizes; linear output, {spec.loss} loss),{block} {run.optimizer} lr {run.lr:g},"
         f" batch {spec.batch_size}, init {spec.init}, seed {spec.seed}"
     )
 

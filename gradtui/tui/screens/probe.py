@@ -454,7 +454,8 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
 
 def spec_summary(spec: Spec) -> str:
+    block = f" | {spec.block_text()}" if spec.block_text() else ""
     return (
-        f"{spec.field_text('sizes')} {spec.activation} | {spec.loss} | batch {spec.batch_size}"
-        f" | seed {spec.seed}"
+        f"{spec.field_text('sizes')} {spec.activation}{block} | {spec.loss}"
+        f" | batch {spec.batch_size} | seed {spec.seed}"
     )
