@@ -75,8 +75,9 @@ def print_report(result: ProbeResult, console: Console) -> None:
 
 
 def print_presets(console: Console) -> None:
+    width = max(len(name) for name in PRESETS)
     for preset in PRESETS.values():
-        console.print(f"{preset.name:<10} {preset.description}", soft_wrap=True)
+        console.print(f"{preset.name:<{width}} {preset.description}", soft_wrap=True)
 
 
 # -- training ---------------------------------------------------------------------------

@@ -893,7 +893,14 @@ def test_any_value_gives_a_valid_spec_or_a_spec_error_naming_its_field(field, va
 
 
 def test_preset_names_are_the_ones_preset_accepts():
-    assert list(PRESETS) == ["seed-v1.0", "seed-v1.1", "seed-v2.0", "seed-v3.0"]
+    assert list(PRESETS) == [
+        "seed-v1.0",
+        "seed-v1.1",
+        "seed-v2.0",
+        "seed-v3.0",
+        "deep-sigmoid",
+        "deep-sigmoid-residual-layernorm",
+    ]
     for name, entry in PRESETS.items():
         assert entry.name == name
         assert preset(name) is entry.spec
