@@ -274,7 +274,7 @@ def test_deep_sigmoid_vanishes_by_the_factor_its_description_states():
     assert spec.sizes == (100,) * 17 and spec.num_layers == 16 and spec.loss == "sum"
     first, last, factor = ratio(spec)
     # Measured at seed 0 on the CPU: 6.2e-12 against 12.4, a factor of 2.0e12; each
-    # layer back multiplies |g| by about 0.14 (sigmoid' <= 0.25 times the weights).
+    # layer back multiplies |g| by about 0.15 (sigmoid' <= 0.25 times the weights).
     assert f"{first:.2g} {last:.3g} {factor:.1e}" == "6.2e-12 12.4 2.0e+12"
     assert "layer 1's |g| is 2.0e12x smaller than layer 16's" in PRESETS["deep-sigmoid"].description
     result = run_probe(spec.replace(device="cpu"))
