@@ -68,9 +68,10 @@ def network_line(result: ProbeResult) -> str:
     """What was probed, in one line."""
     spec = result.spec
     if result.model is None:
+        block = f" {spec.block_text()}," if spec.block_text() else ""
         return (
             f"sizes {spec.field_text('sizes')}, {spec.activation} (final {spec.final_activation}),"
-            f" init {spec.init}, {result.device}"
+            f"{block} init {spec.init}, {result.device}"
         )
     model = result.model
     kept = f", parameters matching {spec.layers!r}" if spec.layers else ""
@@ -92,8 +93,9 @@ def print_report(result: ProbeResult, console: Console) -> None:
 
 
 def print_presets(console: Console) -> None:
+    width = max(len(name) for name in PRESETS)
     for preset in PRESETS.values():
-        console.print(f"{preset.name:<10} {preset.description}", soft_wrap=True)
+        console.print(f"{preset.name:<{width}} {preset.description}", soft_wrap=True)
 
 
 # -- training ---------------------------------------------------------------------------
@@ -109,9 +111,10 @@ def _figure(width: int, height: int, color: bool) -> Figure:
 
 def _network_line(run: TrainResult) -> str:
     spec = run.spec
+    block = f" {spec.block_text()}," if spec.block_text() else ""
     return (
         f"task {run.task}: sizes {spec.field_text('sizes')} (the task fixes the input and output"
-        f" sizes; linear output, {spec.loss} loss), {run.optimizer} lr {run.lr:g},"
+        f" sizes; linear output, {spec.loss} loss),{block} {run.optimizer} lr {run.lr:g},"
         f" batch {spec.batch_size}, init {spec.init}, seed {spec.seed}"
     )
 

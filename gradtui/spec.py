@@ -41,6 +41,9 @@ LOSSES = ("sum", "sum-mse", "mse", "cross-entropy")
 """`sum`: sum of outputs; `sum-mse`: (sum(output) - target)^2; `mse`: against random
 normal targets per element; `cross-entropy`: against random class labels."""
 
+NORMS = ("none", "batch", "layer")
+"""Normalisation after each hidden Linear layer, before its activation."""
+
 TASKS = ("xor", "circle", "gauss", "spiral", "teacher")
 """Training tasks: TensorFlow Playground's 2-D classification sets, and regression onto a
 fixed random "teacher" network."""
@@ -191,6 +194,23 @@ class Spec(_Fields):
     bias: bool = option(
         True, Switch(), label="bias", help="Linear layers with bias", builtin=True
     )
+    norm: str = option(
+        "none",
+        Choice(NORMS),
+        label="norm",
+        help="normalise each hidden Linear's output before its activation: batch "
+        "(BatchNorm1d, batch statistics always; needs batch_size 2 or more) or layer "
+        "(LayerNorm over the units); never the output layer",
+        builtin=True,
+    )
+    residual: bool = option(
+        False,
+        Switch(),
+        label="resid",
+        help="on: a layer whose input and output sizes match outputs x + f(x), the last "
+        "layer too, with f(x) = act(norm(linear(x))); other layers output f(x)",
+        builtin=True,
+    )
     seed: int = option(0, Int(0, 2**63 - 1), label="seed", help="random seed")
     device: str = option(
         "auto",
@@ -221,6 +241,14 @@ class Spec(_Fields):
             )
         if self.loss == "cross-entropy" and self.sizes[-1] < 2:
             raise SpecError("loss", "cross-entropy needs at least 2 outputs (the last size)")
+        if self.norm == "batch" and self.batch_size < 2:
+            # BatchNorm normalises each unit over the batch: one sample has no spread, and
+            # PyTorch raises "Expected more than 1 value per channel" in the forward pass.
+            raise SpecError(
+                "norm",
+                "batch needs batch_size 2 or more (BatchNorm normalises over the batch), got"
+                f" batch_size {self.batch_size}; with batch_size 1 use none or layer",
+            )
         std = init_std(self.init)
         if std is not None:
             # STD * N(0, 1) must neither underflow to 0 nor overflow in the dtype.
@@ -262,20 +290,45 @@ class Spec(_Fields):
             return "identity" if self.final_activation == "none" else self.final_activation
         return self.activation
 
+    def layer_norm(self, index: int) -> str:
+        """The norm after Linear layer `index` (1-based); `none` for the output layer."""
+        return "none" if index == self.num_layers else self.norm
+
+    def layer_residual(self, index: int) -> bool:
+        """Whether layer `index` (1-based) outputs x + f(x): residual on, sizes matching."""
+        return self.residual and self.sizes[index - 1] == self.sizes[index]
+
+    def block_text(self) -> str:
+        """The layers' norm and residual in words (`layer norm, residual`), for the
+        summaries; empty for plain layers, so the seed presets' summaries stay as they were."""
+        parts = [f"{self.norm} norm"] if self.norm != "none" else []
+        return ", ".join([*parts, "residual"] if self.residual else parts)
+
     def parameter_count(self) -> int:
-        return sum(a * b + (b if self.bias else 0) for a, b in zip(self.sizes, self.sizes[1:]))
+        """Every parameter: the Linear layers' and the norms' scale and shift."""
+        linears = sum(a * b + (b if self.bias else 0) for a, b in zip(self.sizes, self.sizes[1:]))
+        norms = sum(
+            2 * self.sizes[i] for i in range(1, self.num_layers + 1) if self.layer_norm(i) != "none"
+        )
+        return linears + norms
+
+    def tensors_per_unit(self) -> int:
+        """Values per unit and sample a forward and backward pass keeps: each layer's
+        input, pre-activation and output and their gradients (6); a norm adds the
+        normalised pre-activation and its gradient, a residual the sum and its gradient."""
+        return 6 + 2 * (self.norm != "none") + 2 * self.residual
 
     def estimated_bytes(self) -> int:
         """Memory one probe needs at its peak, a deliberate over-estimate.
 
-        Weights and their gradients; each layer's input, pre-activation and output and
-        their gradients for the batch; and the chunked statistics' scratch space.
+        Weights and their gradients; the batch's values of `tensors_per_unit`; and the
+        chunked statistics' scratch space.
         """
         itemsize = 8 if self.dtype == "float64" else 4
         params = self.parameter_count()
         units = self.batch_size * sum(self.sizes)
         scratch = 64 * 1024 * 1024
-        return int(itemsize * (2 * params + 6 * units) + scratch)
+        return int(itemsize * (2 * params + self.tensors_per_unit() * units) + scratch)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Spec:
@@ -409,9 +462,23 @@ PRESETS: dict[str, Preset] = {
             "the post's v3.0: as v2.0 with tanh; gradient signs mix in every layer",
             Spec(sizes=(100, 100, 100, 100, 100), activation="tanh", loss="sum"),
         ),
+        Preset(
+            "deep-sigmoid",
+            "16 sigmoid layers, sum loss; gradients vanish: layer 1's |g| is 2.0e12x smaller"
+            " than layer 16's",
+            Spec(sizes=(100,) * 17, activation="sigmoid", loss="sum"),
+        ),
+        Preset(
+            "deep-sigmoid-residual-layernorm",
+            "as deep-sigmoid with residual on and norm layer; layer 1's |g| is 9x smaller"
+            " than layer 16's (residual alone 4x, norm alone 6.7e5x)",
+            Spec(sizes=(100,) * 17, activation="sigmoid", loss="sum", norm="layer", residual=True),
+        ),
     )
 }
-"""The four experiments of the original post, reproduced bit for bit."""
+"""The four experiments of the original post, reproduced bit for bit; then a deep sigmoid
+network whose gradients vanish, and the same with the two fixes that let them through.
+Their figures are measured at seed 0 on the CPU (tests/test_blocks.py)."""
 
 
 def preset(name: str) -> Spec:

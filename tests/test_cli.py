@@ -175,8 +175,12 @@ def test_presets_lists_each_with_what_it_reproduces(capsys):
         "seed-v1.1",
         "seed-v2.0",
         "seed-v3.0",
+        "deep-sigmoid",
+        "deep-sigmoid-residual-layernorm",
     ]
     assert "layer 2 all positive" in lines[0]
+    # The names in one column, however long the longest.
+    assert len({line.index(line.split()[1]) for line in lines}) == 1
 
 
 def test_config_toml_round_trip(tmp_path, capsys):

@@ -54,8 +54,7 @@ def cli_defaults(parser: argparse.ArgumentParser, command: str) -> dict[str, str
     out = {}
     for action in sub.choices[command]._actions:
         if action.help and "(default: " in action.help and action.option_strings:
-            text = action.help.rsplit("(default: ", 1)[1].rstrip(")")
-            out[action.dest] = "" if text == "none" else text
+            out[action.dest] = action.help.rsplit("(default: ", 1)[1].rstrip(")")
     return out
 
 
@@ -85,7 +84,8 @@ async def test_cli_config_pane_and_train_form_offer_the_catalogues_fields_and_de
         assert set(form) == set(catalogue) | extra
         assert set(catalogue) <= set(flags)
         for name, info in catalogue.items():
-            assert flags[name] == info.default_text, name
+            # An empty default (trace) reads "none", as does the norm's value none.
+            assert flags[name] == (info.default_text or "none"), name
             text, options = form[name]
             if name == "device":
                 continue  # the app's form starts from the Spec it was given (cpu here)
@@ -124,3 +124,16 @@ def test_an_integer_beyond_any_float_is_refused_in_words():
     with pytest.raises(ValueError) as error:
         Float().check(10**400)
     assert str(error.value) == "must be a finite number, got an integer too large for a float"
+
+
+def test_norm_and_residual_are_one_declaration_each_and_the_views_derive_them():
+    """The MLP's blocks: a Choice and a Switch in the catalogue give the flags (with
+    --no-residual, as for any switch), the TOML keys and, above, the config pane's rows."""
+    infos = {info.name: info for info in Spec.fields()}
+    assert isinstance(infos["norm"].kind, Choice) and isinstance(infos["residual"].kind, Switch)
+    assert infos["norm"].kind.choices == ("none", "batch", "layer")
+    flags = cli_defaults(build_parser(), "probe")
+    assert flags["norm"] == "none" and flags["residual"] == "off"
+    args = build_parser().parse_args(["probe", "--norm", "layer", "--no-residual"])
+    assert (args.norm, args.residual) == ("layer", "off")
+    assert 'norm = "none"\nresidual = false\n' in Spec().to_toml()

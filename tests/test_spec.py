@@ -28,6 +28,7 @@ from gradtui.spec import (
     LOSSES,
     MAX_BINS,
     MAX_LAYERS,
+    NORMS,
     PRESETS,
     TASKS,
     TRAIN_FIELDS,
@@ -102,6 +103,7 @@ def test_the_choice_lists_follow_the_catalogue():
     assert KINDS["activation"].choices == tuple(ACTIVATIONS)
     assert KINDS["final_activation"].choices == ("same", "none", *ACTIVATIONS)
     assert KINDS["loss"].choices == LOSSES
+    assert KINDS["norm"].choices == NORMS == ("none", "batch", "layer")
     assert KINDS["task"].choices == TASKS
     assert KINDS["dtype"].choices == tuple(FLOAT_RANGES)
     assert KINDS["init"].choices == (*INIT_NAMES, "normal:STD")
@@ -147,6 +149,11 @@ VALID_TEXTS = [
     ("bias", "off", False),
     ("bias", "False", False),
     ("bias", "no", False),
+    ("norm", "none", "none"),
+    ("norm", "layer", "layer"),  # batch needs a batch of 2: test_batch_norm_needs_a_batch
+    ("residual", "on", True),
+    ("residual", "off", False),
+    ("residual", "No", False),
     ("seed", "0", 0),
     ("seed", str(2**63 - 1), 2**63 - 1),
     *[("device", name, name) for name in ("auto", "cpu", "cuda", "cuda:0", "cuda:12")],
@@ -278,6 +285,10 @@ REFUSED_TEXTS = [
     ("bias", "1", "expected on or off"),
     ("bias", "y", "expected on or off"),
     ("bias", "", "expected on or off"),
+    ("norm", "batchnorm", "allowed: none, batch, layer"),
+    ("norm", "Layer", "allowed: none, batch, layer"),
+    ("norm", "batch", "batch needs batch_size 2 or more"),
+    ("residual", "1", "expected on or off"),
     ("device", "cuda:", DEVICES),
     ("device", "tpu", DEVICES),
     ("device", "CPU", DEVICES),
@@ -387,6 +398,9 @@ REFUSED_VALUES = [
     ("bias", 1, "must be true or false, got 1"),
     ("bias", "on", "must be true or false, got 'on'"),
     ("bias", None, "must be true or false"),
+    ("norm", None, "allowed: none, batch, layer"),
+    ("norm", "batch", "batch needs batch_size 2 or more"),
+    ("residual", "on", "must be true or false, got 'on'"),
     ("seed", True, "must be a whole number from 0 to 9223372036854775807, got True"),
     ("seed", False, "got False"),
     ("seed", -1, "got -1"),
@@ -583,6 +597,8 @@ OTHER_VALUES = {
     "input": ["normal", "uniform01", "uniform11"],
     "init": [*INIT_NAMES, "normal:0.01", "normal:1e-3", "normal:+2.5", "normal:.5", "normal:3E1"],
     "bias": [True, False],
+    "norm": ["none", "layer"],  # batch, with a batch of 2: test_batch_norm_needs_a_batch
+    "residual": [True, False],
     "seed": [0, 1, 2**32, 2**63 - 1],
     "device": ["auto", "cpu", "cuda", "cuda:0", "cuda:7", "cuda:007"],
     "dtype": ["float32", "float64"],
@@ -705,6 +721,8 @@ def test_a_spec_file_round_trips(tmp_path):
         input="uniform11",
         init="normal:1e-39",
         bias=False,
+        norm="batch",
+        residual=True,
         seed=2**63 - 1,
         device="cuda:1",
         dtype="float64",
@@ -742,13 +760,14 @@ def specs(draw) -> Spec:
     dtype = draw(st.sampled_from(tuple(FLOAT_RANGES)))
     tiny, huge = FLOAT_RANGES[dtype]
     std = st.floats(min_value=tiny, max_value=huge / 16)
+    batch_size = draw(st.integers(1, 10**9))
     return Spec(
         sizes=tuple(sizes),
         activation=draw(st.sampled_from(tuple(ACTIVATIONS))),
         final_activation=draw(st.sampled_from(("same", "none", *ACTIVATIONS))),
         loss=draw(st.sampled_from(losses)),
         target=draw(st.floats(allow_nan=False, allow_infinity=False)),
-        batch_size=draw(st.integers(1, 10**9)),
+        batch_size=batch_size,
         input=draw(st.sampled_from(("normal", "uniform01", "uniform11"))),
         init=draw(
             st.one_of(
@@ -758,6 +777,8 @@ def specs(draw) -> Spec:
             )
         ),
         bias=draw(st.booleans()),
+        norm=draw(st.sampled_from(NORMS if batch_size > 1 else ("none", "layer"))),
+        residual=draw(st.booleans()),
         seed=draw(st.integers(0, 2**63 - 1)),
         device=draw(
             st.one_of(
@@ -872,7 +893,14 @@ def test_any_value_gives_a_valid_spec_or_a_spec_error_naming_its_field(field, va
 
 
 def test_preset_names_are_the_ones_preset_accepts():
-    assert list(PRESETS) == ["seed-v1.0", "seed-v1.1", "seed-v2.0", "seed-v3.0"]
+    assert list(PRESETS) == [
+        "seed-v1.0",
+        "seed-v1.1",
+        "seed-v2.0",
+        "seed-v3.0",
+        "deep-sigmoid",
+        "deep-sigmoid-residual-layernorm",
+    ]
     for name, entry in PRESETS.items():
         assert entry.name == name
         assert preset(name) is entry.spec
@@ -891,12 +919,15 @@ def test_each_preset_is_valid_and_does_what_its_description_says(name):
     spec, description = entry.spec, entry.description
     assert Spec.from_dict(spec.to_dict()) == spec
     assert_round_trips(spec)
-    version = name.removeprefix("seed-")
-    assert description.startswith(f"the post's {version}: ")
     # Only what the post varies differs from the defaults: seed, batch, init, dtype are
-    # what reproduce the post bit for bit.
+    # what reproduce the post bit for bit. The deep presets vary the layers' blocks.
     changed = {f for f in FIELDS if getattr(spec, f) != getattr(Spec(), f)}
-    assert changed <= {"sizes", "activation", "loss", "target"}
+    if name.startswith("seed-"):
+        version = name.removeprefix("seed-")
+        assert description.startswith(f"the post's {version}: ")
+        assert changed <= {"sizes", "activation", "loss", "target"}
+    else:
+        assert changed <= {"sizes", "activation", "norm", "residual"}
     claims = 0
     if match := re.search(r"(\d+) (\w+) layers", description):
         assert spec.num_layers == int(match[1]) and spec.activation == match[2]
@@ -907,6 +938,9 @@ def test_each_preset_is_valid_and_does_what_its_description_says(name):
         claims += 1
     if match := re.search(r"\(sum\(output\) - (\d+)\)\^2 loss", description):
         assert (spec.loss, spec.target) == ("sum-mse", float(match[1]))
+        claims += 1
+    if match := re.search(r"as deep-sigmoid with residual on and norm (\w+);", description):
+        assert spec == PRESETS["deep-sigmoid"].spec.replace(norm=match[1], residual=True)
         claims += 1
     if match := re.search(r"as (v[\d.]+) with ([^;]+)", description):
         base = PRESETS[f"seed-{match[1]}"].spec

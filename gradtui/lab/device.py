@@ -75,7 +75,7 @@ def probe_needs(spec: Spec) -> list[Need]:
         Need("sizes", itemsize * 2 * params + PROBE_SCRATCH, f"{params:,} parameters"),
         Need(
             "batch_size",
-            itemsize * 6 * spec.batch_size * sum(spec.sizes),
+            itemsize * spec.tensors_per_unit() * spec.batch_size * sum(spec.sizes),
             f"a batch of {spec.batch_size:,}",
         ),
     ]

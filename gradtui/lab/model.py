@@ -28,7 +28,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 class MLP(nn.Module):
-    """Linear layers, each followed by its activation (the last one too, as in the seed)."""
+    """Linear layers, each followed by its norm (hidden layers) and its activation (the
+    last one too, as in the seed); with residual on, a layer whose input and output sizes
+    match outputs x + act(norm(linear(x)))."""
 
     def __init__(self, spec: Spec) -> None:
         super().__init__()
@@ -38,14 +40,34 @@ class MLP(nn.Module):
             nn.Linear(n_in, n_out, bias=spec.bias)
             for n_in, n_out in zip(spec.sizes, spec.sizes[1:])
         )
+        # After the Linears: a norm's init (ones and zeros) draws nothing from the RNG,
+        # and nn.Identity holds no parameter, so norm none keeps every key and figure.
+        self.norms = nn.ModuleList(
+            _norm(spec.layer_norm(i), spec.sizes[i]) for i in range(1, spec.num_layers + 1)
+        )
         self.activations = nn.ModuleList(
             ACTIVATION_MODULES[spec.layer_activation(i)]() for i in range(1, spec.num_layers + 1)
         )
+        self.residual = tuple(spec.layer_residual(i) for i in range(1, spec.num_layers + 1))
+        """Per layer: whether it adds its input to its output."""
 
     def forward(self, x: Tensor) -> Tensor:
-        for linear, activation in zip(self.linears, self.activations):
-            x = activation(linear(x))
+        for linear, norm, activation, residual in zip(
+            self.linears, self.norms, self.activations, self.residual
+        ):
+            out = activation(norm(linear(x)))
+            x = x + out if residual else out
         return x
+
+
+def _norm(name: str, size: int) -> nn.Module:
+    if name == "layer":
+        return nn.LayerNorm(size)
+    if name == "batch":
+        # Batch statistics in training and evaluation alike, no running buffers: the
+        # figures of a probe and of a training run's loss are the batch's own.
+        return nn.BatchNorm1d(size, track_running_stats=False)
+    return nn.Identity()
 
 
 def build_model(spec: Spec) -> MLP:

@@ -170,8 +170,9 @@ def memory_needs(spec: Spec, train_spec: TrainSpec) -> list[Need]:
     sizes: weights, gradients, the step's copy of the weights, the optimizer's state, and
     one layer's update with its float64 copy and sign masks. samples: the data set, and
     the loss measured on all of it every step: the widest layer's input, pre-activation
-    and output for every sample. batch_size: the batch's activations, saved for the
-    backward pass, and their gradients. Parts that come one after another (the batch's
+    and output (and normalised pre-activation, residual sum) for every sample.
+    batch_size: the batch's activations, saved for the backward pass, and their
+    gradients. Parts that come one after another (the batch's
     pass, the loss on all samples, generating the data set) are added, not overlapped.
 
     Against the peak RSS of 19 CPU runs (peak minus start; tests/test_cli.py repeats 4),
@@ -187,11 +188,12 @@ def memory_needs(spec: Spec, train_spec: TrainSpec) -> list[Need]:
         + widest * (itemsize + 8 + 2)
         + TRAIN_SLACK
     )
+    extra = spec.tensors_per_unit() - 6  # a norm's and a residual's values and gradients
     per_sample = itemsize * (
-        sizes[0] + max(a + 2 * b for a, b in zip(sizes, sizes[1:])) + 2 * sizes[-1]
+        sizes[0] + max(a + (2 + extra // 2) * b for a, b in zip(sizes, sizes[1:])) + 2 * sizes[-1]
     ) + 8 * (sizes[-1] + 3)  # targets (or labels), the argmax, the accuracy's float64
     per_sample += TASK_BYTES_PER_SAMPLE.get(train_spec.task, 9 * 8)
-    per_batch_item = 8 + itemsize * 4 * sum(sizes)
+    per_batch_item = 8 + itemsize * (4 + extra) * sum(sizes)
     return [
         Need("sizes", model, f"{params:,} parameters"),
         Need("samples", train_spec.samples * per_sample, f"{train_spec.samples:,} samples"),

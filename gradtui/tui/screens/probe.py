@@ -550,7 +550,8 @@ def spec_summary(spec: Spec) -> str:
     if not spec.builtin:
         kept = f" | layers {spec.layers}" if spec.layers else ""
         return f"model {spec.model}{kept} | seed {spec.seed}"
+    block = f" | {spec.block_text()}" if spec.block_text() else ""
     return (
-        f"{spec.field_text('sizes')} {spec.activation} | {spec.loss} | batch {spec.batch_size}"
-        f" | seed {spec.seed}"
+        f"{spec.field_text('sizes')} {spec.activation}{block} | {spec.loss}"
+        f" | batch {spec.batch_size} | seed {spec.seed}"
     )

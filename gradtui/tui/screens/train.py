@@ -112,7 +112,8 @@ class TrainScreen(ScrollKeys, Screen[None]):
         spec: Spec | None = self.app.spec
         if not self.runs and spec is not None:
             hidden = ",".join(str(n) for n in spec.sizes[1:-1]) or "none"
-            self.sub_title = f"hidden {hidden} {spec.activation}; in/out set by the task"
+            block = f", {spec.block_text()}" if spec.block_text() else ""
+            self.sub_title = f"hidden {hidden} {spec.activation}{block}; in/out set by the task"
 
     # -- the train spec -------------------------------------------------------------
 
@@ -294,8 +295,9 @@ class RunsTable(DataTable):
 def trained_summary(run: TrainResult) -> str:
     """What is trained: the task's network, not the probe's."""
     spec = run.spec
+    block = f" | {spec.block_text()}" if spec.block_text() else ""
     return (
-        f"{run.task}: {spec.field_text('sizes')} {spec.activation} | {spec.loss} | "
+        f"{run.task}: {spec.field_text('sizes')} {spec.activation}{block} | {spec.loss} | "
         f"{run.optimizer} lr {run.lr:g} | batch {spec.batch_size}"
     )
 
