@@ -342,12 +342,15 @@ class Spec(_Fields):
                 )
         return super().from_dict(data)
 
+    def stored_fields(self) -> tuple[str, ...]:
+        """The fields its TOML form holds: all but, for a user's model, the built-in
+        MLP's (which its `from_dict` refuses)."""
+        builtin = () if self.builtin else self.builtin_fields()
+        return tuple(info.name for info in self.fields() if info.name not in builtin)
+
     def to_toml(self) -> str:
-        """The TOML form; a spec of a user's model leaves out the built-in MLP's fields."""
         return "".join(
-            f"{info.name} = {toml_value(getattr(self, info.name))}\n"
-            for info in declared(type(self))
-            if self.applies(info.name) or info.name == "model"
+            f"{name} = {toml_value(getattr(self, name))}\n" for name in self.stored_fields()
         )
 
     @classmethod

@@ -603,6 +603,9 @@ OTHER_VALUES = {
     "device": ["auto", "cpu", "cuda", "cuda:0", "cuda:7", "cuda:007"],
     "dtype": ["float32", "float64"],
     "bins": [1, 50, MAX_BINS],
+    "model": ["", "nets/my_net.py", "mypkg.nets", "a b/c.py"],
+    "checkpoint": [""],  # with a model: test_a_checkpoint_needs_a_model
+    "layers": ["", "conv|fc", r"^blocks\.0\.", "[a-z]+_proj"],
     "task": list(TASKS),
     "steps": [1, 300, 1_000_000],
     "lr": [0.1, 1e-9, 5e-324, 3.0, 1e300, 0.30000000000000004],
@@ -612,6 +615,20 @@ OTHER_VALUES = {
     "threshold": [0.2, 1e-12, 1e10],
     "trace": ["", "2:0:0,1", "1:0:1,0", "256:999999999:999999999,0"],
 }
+
+
+def test_a_checkpoint_needs_a_model_and_a_model_spec_stores_no_mlp_field():
+    error = refused(Spec, checkpoint="w.pt")
+    assert error.field == "checkpoint" and "give --model too" in error.reason
+    spec = Spec(model="nets/a.py", checkpoint="runs/w.pt", layers="fc")
+    assert_round_trips(spec)
+    assert "sizes" not in tomllib.loads(spec.to_toml())
+    assert spec.stored_fields() == ("model", "checkpoint", "seed", "device", "dtype", "bins",
+                                    "layers")  # fmt: skip
+    error = pytest.raises(SpecError, Spec.from_dict, {"model": "a.py", "sizes": [2, 2]}).value
+    assert error.field == "config" and "'sizes' describes the built-in MLP" in error.reason
+    assert not spec.applies("sizes") and spec.applies("seed") and spec.applies("checkpoint")
+    assert Spec().applies("sizes") and not Spec().applies("checkpoint")
 
 
 def test_every_field_has_round_trip_values():
@@ -630,11 +647,12 @@ def assert_round_trips(spec) -> None:
     data = spec.to_dict()
     assert list(data) == list(texts)
     assert not any(isinstance(v, tuple) for v in data.values())
-    assert cls.from_dict(data) == spec
+    stored = getattr(spec, "stored_fields", lambda: tuple(texts))()
+    assert cls.from_dict({name: data[name] for name in stored}) == spec
     toml = spec.to_toml()
-    assert toml.endswith("\n") and len(toml.splitlines()) == len(texts)
+    assert toml.endswith("\n") and len(toml.splitlines()) == len(stored)
     loaded = tomllib.loads(toml)
-    assert list(loaded) == list(texts)
+    assert list(loaded) == list(stored)
     assert cls.from_dict(loaded) == spec
 
 
@@ -727,8 +745,14 @@ def test_a_spec_file_round_trips(tmp_path):
         device="cuda:1",
         dtype="float64",
         bins=1000,
+        layers="linears",
     )
-    assert all(getattr(spec, name) != info.default for name, info in zip(FIELDS, Spec.fields()))
+    # Every field but a user's model's own two, which the MLP's fields exclude.
+    assert all(
+        getattr(spec, name) != info.default
+        for name, info in zip(FIELDS, Spec.fields())
+        if name not in ("model", "checkpoint")
+    )
     path = tmp_path / "spec.toml"
     path.write_text(spec.to_toml(), encoding="utf-8")
     assert Spec.load(path) == spec
