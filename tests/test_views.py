@@ -29,7 +29,7 @@ from gradtui.spec import Spec, TrainSpec, preset
 from gradtui.table import number, percent
 from gradtui.tui.app import make_app
 from gradtui.tui.screens.help import HelpScreen
-from gradtui.tui.screens.probe import Findings
+from gradtui.tui.screens.probe import PAGE_SIZE, Findings
 from gradtui.tui.screens.train import RunsTable, TrainScreen
 from gradtui.tui.widgets.histograms import FlowPlot, LayerPlot
 from gradtui.tui.widgets.results import ResultsPane
@@ -95,26 +95,28 @@ def _finite(stats: TensorStats | None) -> bool:
     return stats is not None and stats.numel > stats.nonfinite
 
 
-def _flat(layer) -> str:
-    act = layer.activation_stats
-    if not _finite(act):
+def _flat(stats) -> str:
+    if not _finite(stats):
         return "-"
-    if act.saturated is not None:
-        return percent(act.saturated) + " sat"
-    if act.dead is not None:
-        return percent(act.dead) + " dead"
+    if stats.saturated is not None:
+        return percent(stats.saturated) + " sat"
+    if stats.dead is not None:
+        return percent(stats.dead) + " dead"
     return "-"
 
 
-def expected_cell(layer, view: str, header: str) -> str:
+def expected_cell(layer, entry, view: str, header: str) -> str:
     """The figure a cell of `view` claims to show, from the result (not from the table's
-    own cell code): each view reads its own tensor."""
-    stats = {
+    own cell code): each view reads its own tensor. `layer` is the MLP's layer the row
+    belongs to, `entry` the tensor the view shows for it."""
+    stats = entry.stats
+    own = {
         "weight": layer.weight_grad,
         "flow": layer.weight_grad,
         "bias": layer.bias_grad,
         "activation": layer.activation_stats,
     }[view]
+    assert stats is own  # the row's tensor is the one the view names
     batch = layer.activation_stats.numel // layer.out_features
     shape = {
         "weight": f"{layer.out_features}x{layer.in_features}",
@@ -135,10 +137,19 @@ def expected_cell(layer, view: str, header: str) -> str:
         "|g|": number(stats.norm) if not stats.nonfinite else f"{stats.nonfinite} NaN/Inf",
         "|a|": number(stats.norm) if not stats.nonfinite else f"{stats.nonfinite} NaN/Inf",
         "row coh": percent(layer.weight_grad.row_coherence),
+        "in>=0": percent(entry.input_non_negative),
         "|g|/|w|": number(layer.weight_grad.norm / layer.weight_norm) if finite else "-",
-        "sat/dead": _flat(layer),
+        "sat/dead": _flat(layer.activation_stats),
     }
     return cells[header]
+
+
+def shown_pairs(result, view: str) -> list[tuple]:
+    """(layer, entry) of each row the view shows for the built-in MLP."""
+    entries = result.entries(view)
+    layers = [layer for layer in result.layers if view != "bias" or layer.bias_grad is not None]
+    assert len(entries) == len(layers)
+    return list(zip(layers, entries))
 
 
 def assert_table_shows(app, view: str) -> list[str]:
@@ -150,10 +161,11 @@ def assert_table_shows(app, view: str) -> list[str]:
     assert headers == [h for h in all_headers if h in headers], (view, headers)
     assert headers[0] == "layer"
     cells = table_cells(sign_table)
-    assert len(cells) == len(app.result.layers)
-    for layer, row in zip(app.result.layers, cells):
+    pairs = shown_pairs(app.result, view)[: PAGE_SIZE]
+    assert len(cells) == len(pairs)
+    for (layer, entry), row in zip(pairs, cells):
         for header, text in zip(headers, row):
-            assert text == expected_cell(layer, view, header), (view, layer.index, header)
+            assert text == expected_cell(layer, entry, view, header), (view, layer.index, header)
     return headers
 
 
@@ -328,8 +340,8 @@ async def test_small_terminals_cut_no_number_and_keep_quit_in_the_footer():
         assert "row coh" in headers and "|g|" in headers
         drawn = text_of(sign_table).splitlines()
         assert squeeze(drawn[0]) == " ".join(headers)
-        for layer, line in zip(app.result.layers, drawn[1:]):
-            expected = [expected_cell(layer, "weight", header) for header in headers]
+        for (layer, entry), line in zip(shown_pairs(app.result, "weight"), drawn[1:]):
+            expected = [expected_cell(layer, entry, "weight", header) for header in headers]
             assert squeeze(line) == " ".join(expected), line
         # at 70x20 the footer still lists q Quit, on screen
         await pilot.resize_terminal(70, 20)
@@ -491,7 +503,7 @@ def bar_heights(monitor) -> list[float]:
 def test_flow_chart_labels_the_layers_from_1():
     result = real_run_probe(preset("seed-v2.0").replace(device="cpu"))
     fig = plotext_figure()
-    draw_flow(fig, result.layers, width=80)
+    draw_flow(fig, result.weights, width=80)
     labels = dict(zip(fig.monitor.xticks[0], fig.monitor.xlabels[0]))
     assert [labels[position] for position in sorted(labels)] == ["1", "2", "3", "4"]
 
@@ -505,16 +517,18 @@ def _zeroed(stats: TensorStats) -> TensorStats:
 def _partly_zero_result() -> ProbeResult:
     """seed-v2.0's result with layer 2's weight gradient all zeros."""
     result = real_run_probe(preset("seed-v2.0").replace(device="cpu"))
-    layers = list(result.layers)
-    layers[1] = dataclasses.replace(layers[1], weight_grad=_zeroed(layers[1].weight_grad))
-    return dataclasses.replace(result, layers=layers)
+    parameters = [
+        dataclasses.replace(p, stats=_zeroed(p.stats)) if p.name == "linears.1.weight" else p
+        for p in result.parameters
+    ]
+    return dataclasses.replace(result, parameters=parameters)
 
 
 @pytest.mark.parametrize("log", [True, False])
 def test_flow_chart_draws_zero_as_zero(log):
     result = _partly_zero_result()
     fig = plotext_figure()
-    draw_flow(fig, result.layers, width=80, log=log)
+    draw_flow(fig, result.weights, width=80, log=log)
     monitor = fig.monitor
     heights = bar_heights(monitor)
     assert len(heights) == 4 and heights[1] == 0
@@ -560,7 +574,7 @@ async def test_a_layer_of_only_nan_shows_no_figure_for_its_units(view):
     assert layer.weight_grad.nonfinite == layer.weight_grad.numel  # only NaN/Inf
     assert layer.activation_stats.nonfinite == layer.activation_stats.numel
     row = dict(zip(headers, rows[2]))
-    assert row["sat/dead"] == "-"
+    assert row["in>=0"] == "-"  # its inputs, layer 2's outputs, are all NaN/Inf
     assert row["|g|"] == f"{layer.weight_grad.numel} NaN/Inf"
     for header in ("+", "-", "0", "mean", "std"):
         if header in row:

@@ -174,6 +174,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             "slash",
             "filter",
             "Filter",
+            show=False,
             id="filter",
             tooltip="narrow the table and the histograms to names that contain a text",
         ),
