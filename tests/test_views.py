@@ -58,6 +58,13 @@ async def run_and_wait(pilot, *keys: str) -> None:
     await pilot.press(*keys)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+    # A table resized by the keys (c hides the form) fits its columns when its Resize
+    # event comes, which may be after the pause: wait for it, a few pauses at most.
+    for _ in range(20):
+        tables = pilot.app.screen.query(SignTable)
+        if all(t.size.width == t.fitted_width for t in tables):
+            break
+        await pilot.pause()
 
 
 def text_of(widget) -> str:

@@ -42,6 +42,11 @@ class SignTable(DataTable):
             self._rebuild()
 
     @property
+    def fitted_width(self) -> int:
+        """The width the columns were last fitted to."""
+        return self._width
+
+    @property
     def shown_headers(self) -> list[str]:
         """The headers on screen, in order."""
         return [str(column.label) for column in self.columns.values()]
