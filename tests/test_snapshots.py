@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from gradtui.spec import PRESETS, preset
+from gradtui.spec import PRESETS, Spec, preset
 from gradtui.tui.app import make_app
+from gradtui.tui.widgets.sign_table import SignTable
 
 
 def app_for(name: str = "seed-v2.0", **changes):
@@ -25,6 +26,10 @@ def after(*keys: str):
             await pilot.pause()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        for _ in range(20):  # a resized table fits its columns on its Resize event
+            if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
+                break
+            await pilot.pause()
 
     return run_before
 
@@ -83,6 +88,10 @@ def train_after(steps: str, compare: str = ""):
         await pilot.press("r")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+        for _ in range(20):  # a resized table fits its columns on its Resize event
+            if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
+                break
+            await pilot.pause()
 
     return run_before
 
@@ -183,3 +192,21 @@ def test_a_cancelled_training_keeps_its_curves(snap_compare, monkeypatch):
 
 def test_200x60_after_a_run(snap_compare):
     assert snap_compare(app_for(), terminal_size=(200, 60), run_before=after("r"))
+
+
+TRANSFORMER = Spec(model="examples/transformer_block.py", device="cpu")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_a_transformer_block_after_a_run(snap_compare, size):
+    """A user's model: named parameters, its size in the config pane, no MLP fields."""
+    app = make_app(TRANSFORMER)
+    assert snap_compare(app, terminal_size=size, run_before=after("r"))
+
+
+def test_a_deep_model_filters_and_pages(snap_compare):
+    """20 residual blocks: the activation view's outputs filtered by name (/act, enter),
+    then the second page of the 20 that match."""
+    app = make_app(TRANSFORMER.replace(model="examples/residual_mlp.py"))
+    keys = ("r", "a", "slash", "a", "c", "t", "enter", "n")
+    assert snap_compare(app, terminal_size=(120, 40), run_before=after(*keys))

@@ -77,14 +77,13 @@ class ConfigPane(VerticalScroll):
             return
         info = self._info
         found = (
-            f"{info.source}: {info.parameters:,} parameters in {info.tensors} tensors, "
+            f"{info.source}\n{info.parameters:,} parameters in {info.tensors} tensors, "
             f"{info.modules} leaf modules.\n"
             if info is not None and info.source == spec.model
-            else "r probes it.\n"
+            else f"{spec.model}\nr probes it.\n"
         )
         self.query_one("#model-note", Static).update(
-            found + "The file defines the network, so the built-in MLP's fields are hidden "
-            "(" + ", ".join(spec.builtin_fields()) + ")."
+            found + "The file defines the network: the built-in MLP's fields are hidden."
         )
 
     @property
