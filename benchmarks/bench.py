@@ -3,10 +3,11 @@
     python benchmarks/bench.py [--quick] [--repeats N] [--json PATH]
 
 Prints, for each model, the median time of a plain forward+backward pass, of gradtui's
-statistics (the fused CPU kernels, and the plain torch path), and of the usual ways to
-get histograms of the same tensors (TensorBoard's add_histogram, numpy after
-.cpu().numpy(), W&B-style histc), whether both statistics paths give the same figures,
-then every goal with its measured value beside it. Ratios come from times taken in this
+statistics (the probe's whole pass less the plain one, with the fused CPU kernels and with
+the plain torch path; for the examples' transformer and CNN, scaled up, too), and of the
+usual ways to get histograms of the same tensors (TensorBoard's add_histogram, numpy
+after .cpu().numpy(), W&B-style histc), whether both statistics paths give the same
+figures, then every goal with its measured value beside it. Ratios come from times taken in this
 run, on this machine; no figure is hard-coded.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -32,10 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gradtui.lab import kernels
+from gradtui.lab import kernels, source
 from gradtui.lab.model import compute_loss
-from gradtui.lab.probe import measure, prepare
+from gradtui.lab.probe import Recorder, measure, prepare
 from gradtui.spec import Spec, preset
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODELS = {
     "seed 4x100 b1": preset("seed-v2.0"),
@@ -66,15 +70,19 @@ class Bench:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec.replace(device="cpu")
         self.model, self.x, self.target = prepare(self.spec)
+        self.watched = {f"activations.{i}": m for i, m in enumerate(self.model.activations)}
         self.outputs: list[torch.Tensor] = []
         for activation in self.model.activations:
             activation.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
-        self.loss = self.forward_backward()
+        self.forward_backward()
+
+    def loss(self) -> torch.Tensor:
+        return compute_loss(self.spec, self.model(self.x), self.target)
 
     def forward_backward(self) -> torch.Tensor:
         self.outputs.clear()
         self.model.zero_grad(set_to_none=True)
-        loss = compute_loss(self.spec, self.model(self.x), self.target)
+        loss = self.loss()
         loss.backward()
         return loss
 
@@ -85,7 +93,8 @@ class Bench:
         return out
 
     def gradtui(self):
-        return measure(self.spec, self.model, self.outputs, self.loss.detach(), torch.device("cpu"))
+        """The probe's whole pass: forward with its hooks, backward, the statistics."""
+        return probe_pass(self.spec, self.model, self.watched, self.loss)
 
     def paths_agree(self) -> bool:
         """Both statistics paths give the same figures on these tensors: counts, edges,
@@ -94,11 +103,8 @@ class Bench:
         with eager_path():
             eager = self.gradtui()
         assert fused.stats_path == "fused" and eager.stats_path == "torch"
-        return all(
-            same_figures(getattr(a, kind), getattr(b, kind))
-            for a, b in zip(fused.layers, eager.layers)
-            for kind in ("weight_grad", "bias_grad", "activation")
-        )
+        pairs = zip([*fused.parameters, *fused.outputs], [*eager.parameters, *eager.outputs])
+        return all(same_figures(a.stats, b.stats) for a, b in pairs)
 
     def numpy(self) -> None:
         for t in self.tensors():
@@ -114,6 +120,63 @@ class Bench:
     def tensorboard(self, writer) -> None:
         for i, t in enumerate(self.tensors()):
             writer.add_histogram(f"t{i}", t, 0, bins=50)
+
+
+def probe_pass(spec: Spec, model: torch.nn.Module, watched: dict, loss_fn: Callable):
+    """What run_probe does once the model and its input are built."""
+    model.zero_grad(set_to_none=True)
+    with Recorder(model, watched, spec.bins) as recorder:
+        loss = loss_fn()
+    loss.backward()
+    return measure(spec, model, recorder, loss.detach(), torch.device("cpu"))
+
+
+class ModuleBench:
+    """A user's model from examples/, scaled up: its plain forward+backward against the
+    probe's whole pass (every parameter, every leaf module's output, input signs)."""
+
+    def __init__(self, path: str, scale: dict[str, int]) -> None:
+        loaded = source.load_source(path)
+        module = loaded.module
+        if hasattr(module, "make"):  # the transformer: make(d_model=..., layers=...)
+            model_fn, batch_fn, loss_fn = module.make(**scale)
+            loaded = dataclasses.replace(loaded, model=model_fn, batch=batch_fn, loss=loss_fn)
+        else:  # the CNN: its module constants
+            for name, value in scale.items():
+                setattr(module, name, value)
+        self.spec = Spec(model=path, device="cpu")
+        self.model, args, kwargs = source.build(loaded, seed=0, device="cpu")
+        self.watched = {
+            name: m for name, m in self.model.named_modules() if name and not list(m.children())
+        }
+        self.loss = lambda: source.forward_loss(loaded, self.model, args, kwargs)
+
+    def forward_backward(self) -> None:
+        self.model.zero_grad(set_to_none=True)
+        self.loss().backward()
+
+    def gradtui(self):
+        return probe_pass(self.spec, self.model, self.watched, self.loss)
+
+
+MODULES = {
+    "transformer d512x4 s256 b8": (
+        "examples/transformer_block.py",
+        {"d_model": 512, "heads": 8, "layers": 4, "seq": 256, "batch": 8},
+    ),
+    "cnn b256": ("examples/small_cnn.py", {"BATCH": 256}),
+}
+"""Issue 12's models: the probe of any nn.Module costs at most STATS_GOAL of its pass."""
+
+
+def bench_modules(repeats: int) -> list[dict]:
+    rows = []
+    for name, (path, scale) in MODULES.items():
+        bench = ModuleBench(str(ROOT / path), scale)
+        fb = median_time(bench.forward_backward, repeats)
+        probe = median_time(bench.gradtui, repeats)
+        rows.append({"model": name, "fb": fb, "probe": probe, "stats": max(0.0, probe - fb)})
+    return rows
 
 
 def same_figures(x, y) -> bool:
@@ -153,9 +216,10 @@ def bench_stats(repeats: int) -> list[dict]:
         bench = Bench(spec)
         n = repeats if spec.num_layers <= 8 else max(1, repeats - 2)
         row = {"model": name, "fb": median_time(bench.forward_backward, n)}
-        row["gradtui"] = median_time(bench.gradtui, n)
+        # The statistics' cost: the probe's whole pass less the plain pass.
+        row["gradtui"] = max(0.0, median_time(bench.gradtui, n) - row["fb"])
         with eager_path():
-            row["gradtui_eager"] = median_time(bench.gradtui, n)
+            row["gradtui_eager"] = max(0.0, median_time(bench.gradtui, n) - row["fb"])
         row["paths_agree"] = bench.paths_agree() if kernels.ready() else None
         row["numpy"] = median_time(bench.numpy, n)
         row["histc"] = median_time(bench.histc, n)
@@ -289,6 +353,16 @@ def main() -> int:
         " tb/us, np/us: peer time / gradtui time\n"
     )
 
+    modules = [] if args.quick else bench_modules(max(1, args.repeats - 2))
+    if modules:
+        print(f"{'your own model':<28} {'fwd+bwd':>9} {'probe':>9} {'stats':>9} {'ratio':>6}")
+        for row in modules:
+            print(
+                f"{row['model']:<28} {row['fb'] * 1e3:7.1f}ms {row['probe'] * 1e3:7.1f}ms"
+                f" {row['stats'] * 1e3:7.1f}ms {row['stats'] / row['fb']:6.3f}"
+            )
+        print("stats: the probe's pass (hooks, every parameter and output) less fwd+bwd\n")
+
     paint = first_paint_seconds(5)
     keys = {
         "seed-v2.0": asyncio.run(keypress_seconds(preset("seed-v2.0"), 15)),
@@ -330,6 +404,10 @@ def main() -> int:
                 PEER_GOAL,
             )
         )
+    for row in modules:
+        goals.append(
+            (f"6 stats/fwd+bwd, {row['model']}", row["stats"] / row["fb"], "<=", STATS_GOAL)
+        )
     goals.append(("3 first paint (s)", paint, "<=", PAINT_GOAL))
     for name, seconds in keys.items():
         goals.append((f"4 key r to screen, {name} (s)", seconds, "<=", KEY_GOALS[name]))
@@ -346,6 +424,7 @@ def main() -> int:
                 {
                     "machine": where,
                     "models": rows,
+                    "modules": modules,
                     "first_paint_s": paint,
                     "keypress_s": keys,
                     "goals": [
