@@ -243,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "probe":
         return _probe(spec, args.json, verbose=args.verbose, debug=args.debug)
     if args.command in ("train", "compare"):
+        if not spec.builtin:
+            _fail(
+                f"--model: {args.command} trains the built-in MLP on a task; to record your "
+                "own model's training, use gradtui.watch in your loop (README)"
+            )
         texts = _given(args, TRAIN_FIELDS)
         try:
             train_spec = TrainSpec.from_texts(**texts)

@@ -17,7 +17,7 @@ def modules_after(statement: str) -> set[str]:
 def test_lab_imports_neither_textual_nor_rich():
     loaded = modules_after(
         "import gradtui.lab, gradtui.lab.stats, gradtui.lab.probe, gradtui.lab.train,"
-        " gradtui.lab.tasks, gradtui.lab.kernels, gradtui.spec, gradtui.result"
+        " gradtui.lab.tasks, gradtui.lab.kernels, gradtui.lab.source, gradtui.spec, gradtui.result"
     )
     assert "torch" in loaded  # the check can see an import when there is one
     assert not {

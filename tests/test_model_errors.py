@@ -129,3 +129,28 @@ async def test_the_app_shows_the_reason_and_keeps_the_last_result(tmp_path, name
         await pilot.press("r")  # and it keeps running
         await app.workers.wait_for_complete()
         assert app.is_running
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_train_and_compare_refuse_a_model_file(capsys, command):
+    extra = ["--activations", "sigmoid,tanh"] if command == "compare" else []
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--model", "examples/mlp.py", *extra])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--model: {command} trains the built-in MLP on a task" in err
+    assert "gradtui.watch" in err and len(err.splitlines()) == 1
+
+
+async def test_the_train_view_is_refused_for_a_model_file_and_the_palette_offers_no_activation():
+    from gradtui.tui.screens.probe import ProbeScreen
+
+    app = make_app(Spec(model="examples/mlp.py", device="cpu"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, ProbeScreen)  # not pushed
+        assert any("trains the built-in MLP" in n.message for n in app._notifications)
+        titles = [command.name for command in app.screen.commands()]
+        assert not any(title.startswith("Activation:") for title in titles)
+        assert "Run" in titles

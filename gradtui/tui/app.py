@@ -76,6 +76,14 @@ class GradApp(App[None]):
     def action_train(self) -> None:
         from gradtui.tui.screens.train import TrainScreen  # off the start-up path
 
+        if self.spec is not None and not self.spec.builtin:
+            self.notify(
+                "The Train view trains the built-in MLP on a task. Clear the model field to "
+                "use it; record your own model's training with gradtui.watch (README).",
+                title="Not for your own model",
+                severity="warning",
+            )
+            return
         if not self.is_screen_installed("train"):
             self.install_screen(TrainScreen(), name="train")
         if not isinstance(self.screen, TrainScreen):

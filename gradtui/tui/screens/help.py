@@ -33,7 +33,20 @@ For a Linear layer `z = W x + b`, the gradient of one weight is
 - **sat/dead**: units stuck where the activation is flat (sigmoid below 0.03 or above
   0.97, |tanh| above 0.97) pass back almost no gradient; ReLU outputs that are exactly 0
   pass back none.
+- **in>=0**: the share of the layer's input entries that are >= 0. At 100% (after a
+  sigmoid or a ReLU), one sample's gradient rows are one-signed: this measured figure,
+  not the activation's name, is the cause the findings give. A gradient that sums over
+  several samples or positions (a batch, a sequence, a convolution's positions) mixes
+  signs where their deltas disagree, even then.
 - **NaN/Inf**: non-finite entries are counted and left out of every other figure.
+
+## Your own network
+
+With a model file (the model field, or `--model`), rows are its parameters by their
+qualified names: weights of 2 or more dims (rows over dim 0: a Linear's outputs, a
+conv's output channels) in the weight and flow views and the sign map; biases and norm
+scales in the bias view; every leaf module's output in the activation view. `/` narrows
+the rows to names that contain a text; `n` and `p` page through long tables.
 """
 
 
@@ -65,7 +78,8 @@ class HelpScreen(ModalScreen[None]):
         lines = ["# gradtui help", "", "## Keys", ""]
         for binding in [*self._screen.BINDINGS, *self.app.BINDINGS]:
             if isinstance(binding, Binding) and binding.description:
-                keys = binding.key.replace("question_mark", "?").replace(",", " or ")
+                keys = binding.key.replace("question_mark", "?").replace("slash", "/")
+                keys = keys.replace(",", " or ")
                 lines.append(f"- `{keys}`: {binding.tooltip or binding.description}")
         lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs it")
         lines.append("- `ctrl+p`: command palette: presets, views, activations, actions")

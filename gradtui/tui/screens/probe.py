@@ -531,7 +531,8 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             )
         for view, title in VIEW_TITLES.items():
             yield Command(f"View: {title}", f"Show {title}", partial(self.action_view, view))
-        for activation in ACTIVATIONS:
+        builtin = self.app.spec is None or self.app.spec.builtin
+        for activation in ACTIVATIONS if builtin else ():  # a model file has its own
             yield Command(
                 f"Activation: {activation}",
                 f"Use {activation} after every layer and run",
