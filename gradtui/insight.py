@@ -43,6 +43,13 @@ def _weight_notes(result: ProbeResult) -> list[str]:
             f"Row coherence 100% in {_which(coherent)}: each neuron's incoming gradients "
             "share one sign, so its weights all move one way (zig-zag)."
         )
+    caused = [w for w in coherent if w.input_non_negative == 1.0]
+    if caused:
+        takes = "take" if len(caused) > 1 else "takes"
+        notes.append(
+            f"{_start(_which(caused))} {takes} only inputs >= 0 (in>=0 100%): row j of "
+            "dL/dW is delta_j times those inputs, so it has delta_j's sign."
+        )
     if mixed_but_coherent:
         notes.append(
             f"{_start(_which(mixed_but_coherent))} only "

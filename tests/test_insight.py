@@ -153,6 +153,9 @@ def test_weight_notes_word_for_word():
     assert findings(res) == [
         "Row coherence 100% in layers 2-4: each neuron's incoming gradients share one sign, "
         "so its weights all move one way (zig-zag).",
+        # layer 3's outputs are all positive: layer 4 takes only inputs >= 0
+        "Layer 4 takes only inputs >= 0 (in>=0 100%): row j of dL/dW is delta_j times those "
+        "inputs, so it has delta_j's sign.",
         "Layers 2, 3 only look mixed: neurons differ in sign, but within each neuron the "
         "sign is one.",
         "Layer 4: all weight gradients one sign.",
