@@ -151,6 +151,9 @@ class Recorder:
         self.outputs: list[tuple[str, nn.Module, tuple[int, ...], stats.Summary]] = []
         """(name, module, shape, summary) per call of a watched module, in call order."""
         self.inputs: dict[nn.Module, _Inputs] = {}
+        self._measured: dict[tuple, stats.Summary] = {}
+        """Summaries by the identity of the values they measured (_identity): a view of
+        a recorded output (a flatten) or a layer's input that is one reuses it."""
         self._calls: dict[str, int] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
@@ -177,12 +180,13 @@ class Recorder:
                 return
             calls = self._calls[name] = self._calls.get(name, 0) + 1
             shown = name if calls == 1 else f"{name}#{calls}"
-            summary = stats.summarize(
-                tensor,
-                self.bins,
-                saturation=facts.saturation if facts else None,
-                dead=bool(facts and facts.dead_at_zero),
-            )
+            saturation = facts.saturation if facts else None
+            dead = bool(facts and facts.dead_at_zero)
+            key = (*_identity(tensor), saturation, dead)
+            summary = self._measured.get(key)
+            if summary is None:
+                summary = stats.summarize(tensor, self.bins, saturation=saturation, dead=dead)
+                self._measured[key] = summary
             self.outputs.append((shown, module, tuple(tensor.shape), summary))
 
         return hook
@@ -193,13 +197,28 @@ class Recorder:
             return
         record = self.inputs.setdefault(module, _Inputs())
         x = x.detach()
-        record.non_negative.append(torch.count_nonzero(x >= 0))
-        record.finite.append(torch.count_nonzero(torch.isfinite(x)))
+        identity = _identity(x)
+        known = next((v for k, v in self._measured.items() if k[:-2] == identity), None)
+        if known is not None:  # a recorded output, unchanged since: its counts serve
+            non_negative, finite = stats.sign_counts(known)
+        else:
+            non_negative = torch.count_nonzero(x >= 0)
+            finite = torch.count_nonzero(torch.isfinite(x))
+        record.non_negative.append(non_negative)
+        record.finite.append(finite)
         out = _first_tensor(output)
         if isinstance(module, nn.Linear):
             record.summed_over += x.numel() // max(1, module.in_features)
         elif out is not None:  # a convolution: samples x output positions
             record.summed_over += out.numel() // max(1, module.out_channels)
+
+
+def _identity(x: Tensor) -> tuple:
+    """What makes two tensors hold the same multiset of values: the same memory, as many
+    elements of one dtype, and no in-place change since (`_version` counts them, shared
+    by every view). The statistics do not depend on the order of the entries."""
+    return (x.untyped_storage().data_ptr(), x.storage_offset(), x.numel(), x.dtype,
+            x.is_contiguous(), x._version)  # fmt: skip
 
 
 def _first_tensor(output: object) -> Tensor | None:

@@ -121,6 +121,13 @@ def summarize(
     return _summarize_eager(x, bins, rows=rows, saturation=saturation, dead=dead, note=reason)
 
 
+def sign_counts(summary: Summary) -> tuple[Tensor, Tensor]:
+    """(entries >= 0, finite entries) of a summarized tensor, as 0-d tensors on its
+    device: the non-negative share of a tensor already measured, with no pass over it."""
+    finite = summary.scalars[_FINITE]
+    return finite - summary.scalars[_NEG], finite
+
+
 def measured_by(summaries: list[Summary]) -> tuple[str, str]:
     """(path, note) for a set of summaries: FUSED only when every one was fused."""
     eager = [s.note for s in summaries if s.path == EAGER]
