@@ -1,5 +1,6 @@
-"""A small convolutional classifier: 2 conv + ReLU + max-pool, then a linear head;
-8 random 1x28x28 images, cross-entropy against random labels.
+"""A small convolutional classifier: 2 conv + ReLU + max-pool (32 and 64 channels, as in
+PyTorch's MNIST example), then a linear head; 8 random 1x28x28 images, cross-entropy
+against random labels.
 
 Run: gradtui probe --model examples/small_cnn.py
 
@@ -22,14 +23,14 @@ class SmallCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 8, kernel_size=3, padding=1),
+            nn.Conv2d(1, 32, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),  # 28 -> 14
-            nn.Conv2d(8, 16, kernel_size=3, padding=1),
+            nn.Conv2d(32, 64, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),  # 14 -> 7
         )
-        self.head = nn.Linear(16 * 7 * 7, CLASSES)
+        self.head = nn.Linear(64 * 7 * 7, CLASSES)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(images).flatten(1))
