@@ -98,7 +98,7 @@ def test_the_mlp_flags_are_refused_with_model(tmp_path, capsys, flag):
     assert f"{flag} describes the built-in MLP and does not apply to your own model" in err
 
 
-@pytest.mark.parametrize("name", ["forward raises", "syntax", "checkpoint", "layers none"])
+@pytest.mark.parametrize("name", list(CASES))
 async def test_the_app_shows_the_reason_and_keeps_the_last_result(tmp_path, name):
     flags = setup_case(tmp_path, name)
     good = tmp_path / "good.py"
