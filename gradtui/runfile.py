@@ -209,10 +209,7 @@ class RunWriter:
         self._start = None
         existing = _existing(self.path)
         if existing and not overwrite:
-            raise RunFileError(
-                f"{self.path} exists; pass overwrite=True (gradtui train: remove it) or "
-                "choose another path"
-            )
+            raise RunFileError(f"{self.path} exists; pass overwrite=True or choose another path")
         if existing:
             _check_run_file(self.path)  # overwrite a run, never someone's other file
         folder, name = os.path.split(os.path.abspath(self.path))
