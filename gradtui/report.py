@@ -195,7 +195,12 @@ def _print_whole(console: Console, grid: Table) -> None:
     """Print a table at its full width, wider than the console if it must be: a long
     tensor name or a number is never cut."""
     needed = Measurement.get(console, console.options.update_width(1 << 16), grid).maximum
-    console.print(grid, width=max(console.width, needed))
+    width = console.width
+    console.width = max(width, needed)  # print() itself never goes past the console's
+    try:
+        console.print(grid)
+    finally:
+        console.width = width
 
 
 def _grid(title: str, caption: str | None = None) -> Table:
