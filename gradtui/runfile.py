@@ -251,6 +251,7 @@ class RunWriter:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._identity = _identity(self.path)
         # NORMAL is durable against a crash of the process (not of the machine) in WAL mode,
         # and skips an fsync per step.
         self._db.execute("PRAGMA journal_mode = WAL")
@@ -278,6 +279,8 @@ class RunWriter:
             if rec.stats is not None:
                 hist = rec.stats.hist
                 hists.append((tensor, step, _blob(hist.edges, "d"), _blob(hist.counts, "q")))
+        if _identity(self.path) != self._identity:  # writes would go to a file nobody sees
+            raise RunFileError(f"{self.path} was removed or replaced while recording")
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -316,6 +319,15 @@ class RunWriter:
             self._db.execute("PRAGMA journal_mode = DELETE")
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`; None when nothing is there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _existing(path: str) -> bool:

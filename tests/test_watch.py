@@ -333,6 +333,24 @@ def test_a_recording_error_warns_once_and_training_goes_on(tmp_path, monkeypatch
     assert open_run(path).steps() == [1, 2]
 
 
+def test_a_removed_run_file_stops_the_recording(tmp_path):
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    path = folder / "gone.gradtui"
+    model, _ = watch_scripts.make()
+    stopped = pytest.warns(RecordingStopped, match="was removed or replaced while")
+    with stopped as caught, gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        watch.step()
+        for leftover in folder.iterdir():
+            leftover.unlink()
+        folder.rmdir()
+        watch.step()  # warns, once
+        watch.step()
+        assert not watch.recording
+    assert len(caught) == 1
+
+
 def test_warnings_as_errors_still_never_raise(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
         RunWriter, "write", lambda *a, **k: (_ for _ in ()).throw(OSError(5, "I/O"))
