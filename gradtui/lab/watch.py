@@ -34,7 +34,8 @@ import shlex
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -195,6 +196,7 @@ class Watch:
         self._start = time.monotonic()
         self._writer: RunWriter | None = None
         self._closed = False
+        self._on_cpu = any(p.device.type == "cpu" for _, p in self.params)
         if self._rank != 0:
             return  # other ranks of a distributed run: rank 0 records
         kernels.warm_up()  # in the background; the plain torch path serves meanwhile
@@ -245,7 +247,8 @@ class Watch:
         if not record and self._pending is None:
             return
         try:
-            halt = self._record(n, record, loss_tensor)
+            with _one_torch_thread(self._on_cpu):
+                halt = self._record(n, record, loss_tensor)
         except Exception as error:  # never into the training loop: warn once, stop
             self._stop(n, error)
             return
@@ -266,7 +269,8 @@ class Watch:
             return
         try:
             if finish and self._pending is not None:
-                self._record(self.step_count, False, None)
+                with _one_torch_thread(self._on_cpu):
+                    self._record(self.step_count, False, None)
         except Exception as error:
             self._stop(self.step_count, error)
             return
@@ -470,6 +474,28 @@ class Watch:
             warnings.warn(message, RecordingStopped, stacklevel=3)
         except Exception:  # warnings turned into errors: still never raise
             print(f"warning: {message}", file=sys.stderr)
+
+
+@contextmanager
+def _one_torch_thread(active: bool) -> Iterator[None]:
+    """Torch's CPU ops on the calling thread alone, for the measuring of a step.
+
+    Torch (its own libgomp) and the fused numba kernels (another OpenMP pool) each run a
+    thread per core, and an OpenMP thread spins for a while after its work. Alternating
+    torch's aminmax with the kernels, tensor by tensor, right after the backward pass,
+    left the kernels sharing the cores with torch's spinning threads: on two cores a
+    recorded step took 30 ms or 430 ms by luck. With torch's ops on one thread it took
+    33 ms every time (8x2048 MLP; benchmarks/bench.py --watch).
+    """
+    threads = torch.get_num_threads()
+    if not active or threads == 1 or kernels.ready() is None:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
