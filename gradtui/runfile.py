@@ -206,7 +206,6 @@ class RunWriter:
         """tensors: (name, kind, shape or None) of every tensor that may be recorded, in
         the order the reader lists them."""
         self.path = os.fspath(path)
-        self._start = None
         existing = _existing(self.path)
         if existing and not overwrite:
             raise RunFileError(f"{self.path} exists; pass overwrite=True or choose another path")
@@ -251,7 +250,8 @@ class RunWriter:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._identity = _identity(self.path)
+        self._absolute = os.path.abspath(self.path)  # the process may chdir meanwhile
+        self._identity = _identity(self._absolute)
         # NORMAL is durable against a crash of the process (not of the machine) in WAL mode,
         # and skips an fsync per step.
         self._db.execute("PRAGMA journal_mode = WAL")
@@ -279,7 +279,7 @@ class RunWriter:
             if rec.stats is not None:
                 hist = rec.stats.hist
                 hists.append((tensor, step, _blob(hist.edges, "d"), _blob(hist.counts, "q")))
-        if _identity(self.path) != self._identity:  # writes would go to a file nobody sees
+        if _identity(self._absolute) != self._identity:  # writes would go to a file nobody sees
             raise RunFileError(f"{self.path} was removed or replaced while recording")
         db = self._db
         db.execute("BEGIN IMMEDIATE")
