@@ -316,7 +316,14 @@ def print_watch(watch: dict, run_file: dict) -> None:
 
 def watch_goals(watch: dict, run_file: dict) -> list[tuple]:
     return [
-        ("6 watch every=1 step time ratio", watch["every1_ratio"], "<=", WATCH_GOALS[1]),
+        # The larger of the two every=1 figures: alternated steps see the load of the
+        # shared machine, the call alone does not see what it costs the steps around it.
+        (
+            "6 watch every=1 step time ratio",
+            max(watch["every1_ratio"], watch["every1_ratio_steady"]),
+            "<=",
+            WATCH_GOALS[1],
+        ),
         ("6 watch every=50 step time ratio", watch["every50_ratio"], "<=", WATCH_GOALS[50]),
         ("7 run file 10k steps x 16: open (s)", run_file["open_s"], "<=", OPEN_GOAL),
     ]
