@@ -471,6 +471,24 @@ def test_distributed_data_parallel_on_two_cpu_processes(tmp_path):
                 assert a[name].update_ratio == pytest.approx(b[name].update_ratio, abs=1e-5)
 
 
+def test_halt_on_nonfinite_stops_every_rank_together(tmp_path):
+    path = tmp_path / "nan.gradtui"
+    run = subprocess.run(
+        [sys.executable, str(SCRIPTS), "ddp-nan", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(run.stdout.splitlines()) == [
+        "ddp done",
+        "rank 0 halted at step 2 in 0.weight",
+        "rank 1 halted at step 2 in 0.weight",
+    ]
+    recorded = open_run(path)
+    assert recorded.steps() == [1, 2] and recorded.first_nonfinite() == (2, "0.weight")
+
+
 def test_a_compiled_model_records_what_eager_does(tmp_path):
     # aot_eager: the whole of torch.compile's tracing (dynamo, AOT autograd) in seconds;
     # inductor works the same here but takes about 20 s to compile on two cores.

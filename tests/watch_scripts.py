@@ -3,6 +3,7 @@
     python tests/watch_scripts.py forever PATH      train with watch(every=1) until killed
     python tests/watch_scripts.py steps PATH N      train N steps with watch(every=1)
     python tests/watch_scripts.py ddp PATH STEPS    DistributedDataParallel, 2 CPU ranks
+    python tests/watch_scripts.py ddp-nan PATH      the same, halt_on_nonfinite, NaN at step 2
 
 The model, the data and the optimizer come from `make`, which the tests also call, so a
 single-process run can be compared with what these processes recorded.
@@ -10,6 +11,7 @@ single-process run can be compared with what these processes recorded.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -49,7 +51,7 @@ def train(path: str, steps: int, every: int = 1) -> None:
     print(f"trained {steps} steps", flush=True)
 
 
-def _ddp_rank(rank: int, port: int, path: str, steps: int) -> None:
+def _ddp_rank(rank: int, port: int, path: str, steps: int, nan_at: int = 0) -> None:
     import torch.distributed as dist
 
     import gradtui
@@ -61,27 +63,33 @@ def _ddp_rank(rank: int, port: int, path: str, steps: int) -> None:
         ddp = nn.parallel.DistributedDataParallel(model)
         optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1, momentum=0.9)
         half = GLOBAL_BATCH // 2
-        with gradtui.watch(ddp, path, every=1) as watch:
+        with gradtui.watch(ddp, path, every=1, halt_on_nonfinite=nan_at > 0) as watch:
             assert watch.recording == (rank == 0)
             for step in range(1, steps + 1):
                 x, y = batch(step)
                 part = slice(rank * half, (rank + 1) * half)
+                if step == nan_at and rank == 1:  # rank 0's gradients get it by all-reduce
+                    x[part.start, 0] = math.nan
                 loss = nn.functional.mse_loss(ddp(x[part]), y[part])
                 loss.backward()  # DDP averages the two halves' gradients
-                watch.step(loss=loss)
+                try:
+                    watch.step(loss=loss)
+                except gradtui.NonFiniteGradient as halt:
+                    print(f"rank {rank} halted at step {halt.step} in {halt.name}", flush=True)
+                    return
                 optimizer.step()
                 optimizer.zero_grad()
     finally:
         dist.destroy_process_group()
 
 
-def ddp(path: str, steps: int) -> None:
+def ddp(path: str, steps: int, nan_at: int = 0) -> None:
     import torch.multiprocessing as mp
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    mp.spawn(_ddp_rank, args=(port, path, steps), nprocs=2)
+    mp.spawn(_ddp_rank, args=(port, path, steps, nan_at), nprocs=2)
     print("ddp done", flush=True)
 
 
@@ -94,5 +102,7 @@ if __name__ == "__main__":
         train(path, steps=int(sys.argv[3]))
     elif mode == "ddp":
         ddp(path, steps=int(sys.argv[3]))
+    elif mode == "ddp-nan":
+        ddp(path, steps=4, nan_at=2)
     else:
         raise SystemExit(f"unknown mode {mode}")
