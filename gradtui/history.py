@@ -3,14 +3,13 @@ its tensors' figures over time. No torch, no rich: report.py draws it."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from gradtui import __version__
 from gradtui.insight import run_findings
-from gradtui.result import _finite_or_none
+from gradtui.result import strict_json
 from gradtui.runfile import (
     ACTIVATION,
     FIGURES,
@@ -140,4 +139,4 @@ def history_json(history: History) -> str:
             for name, keys in history.series.items()
         },
     }
-    return json.dumps(_finite_or_none(data), indent=2, allow_nan=False)
+    return strict_json(data)

@@ -368,7 +368,12 @@ class ProbeResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The JSON contract of README: strict JSON, non-finite figures as null."""
-        return json.dumps(_finite_or_none(self.to_dict()), indent=indent, allow_nan=False)
+        return strict_json(self.to_dict(), indent=indent)
+
+
+def strict_json(data: Any, indent: int | None = 2) -> str:
+    """`data` as strict JSON: every non-finite float written as null."""
+    return json.dumps(_finite_or_none(data), indent=indent, allow_nan=False)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -492,7 +497,7 @@ class TrainResult:
         return out
 
     def to_json(self, threshold: float | None = None) -> str:
-        return json.dumps(_finite_or_none(self.to_dict(threshold)), indent=2, allow_nan=False)
+        return strict_json(self.to_dict(threshold))
 
 
 def comparison_json(runs: list[TrainResult], threshold: float) -> str:
@@ -501,7 +506,7 @@ def comparison_json(runs: list[TrainResult], threshold: float) -> str:
         "threshold": threshold,
         "runs": [run.to_dict(threshold) for run in runs],
     }
-    return json.dumps(_finite_or_none(data), indent=2, allow_nan=False)
+    return strict_json(data)
 
 
 def stats_path_text(result: ProbeResult) -> str:
