@@ -82,21 +82,11 @@ class RecordingStopped(RuntimeWarning):
     """The recording hit an error and stopped; training went on."""
 
 
-def watch(
-    model: nn.Module,
-    path: str | os.PathLike[str],
-    *,
-    every: int = 10,
-    layers: str | None = None,
-    activations: bool = False,
-    bins: int = 50,
-    updates: bool = True,
-    halt_on_nonfinite: bool = False,
-    overwrite: bool = False,
-    description: str | None = None,
-    command: str | None = None,
-) -> Watch:
-    """Record `model`'s gradients to the run file at `path`; see the module's docstring.
+class Watch:
+    """A recording in progress: call `step()` once per training step; `close()` (or leave
+    the `with` block) at the end. `gradtui.watch(...)` makes one.
+
+    Records `model`'s gradients to the run file at `path`; see the module's docstring.
 
     model: any nn.Module, also wrapped in DistributedDataParallel or torch.compile.
     every: record steps 1, 1 + every, 1 + 2 * every, ... (steps count watch.step() calls).
@@ -118,24 +108,6 @@ def watch(
     Raises ValueError/TypeError for arguments that mean nothing exact, RunFileError when
     the file cannot be created; after that, nothing but NonFiniteGradient.
     """
-    return Watch(
-        model,
-        path,
-        every=every,
-        layers=layers,
-        activations=activations,
-        bins=bins,
-        updates=updates,
-        halt_on_nonfinite=halt_on_nonfinite,
-        overwrite=overwrite,
-        description=description,
-        command=command,
-    )
-
-
-class Watch:
-    """A recording in progress: call `step()` once per training step; `close()` (or leave
-    the `with` block) at the end."""
 
     def __init__(
         self,
@@ -598,3 +570,7 @@ def _ratio(update_std: float, weight_std: float) -> float | None:
     if update_std > 0 and weight_std > 0 and math.isfinite(update_std / weight_std):
         return math.log10(update_std / weight_std)
     return None
+
+
+watch = Watch
+"""`gradtui.watch(model, path, every=10, ...)`: start a recording (see Watch)."""
