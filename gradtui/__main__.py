@@ -1,8 +1,8 @@
 """Command line: arguments -> Spec -> the app, or a headless command.
 
 `gradtui [spec flags]` opens the app; `gradtui probe [spec flags]` prints the report;
-`gradtui presets` lists the presets. Bad input exits with code 2 and one line that names
-the flag and what is allowed.
+`gradtui presets` lists the presets; `gradtui history RUN` reads a recorded run. Bad
+input exits with code 2 and one line that names the flag and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import errno
 import functools
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -138,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--json", metavar="PATH", help="write the runs as JSON to PATH, or - for stdout only"
         )
+        sub.add_argument(
+            "--save",
+            metavar="PATH",
+            help="train only: also record every step's gradients to a new run file at PATH "
+            "(read it with gradtui history PATH)",
+        )
+    history = commands.add_parser(
+        "history", help="read a run file (gradtui.watch, train --save): last step and over time"
+    )
+    history.add_argument("run", metavar="RUN", help="the run file")
+    history.add_argument(
+        "--json", metavar="PATH", help="write the readout as JSON to PATH, or - for stdout only"
+    )
     return parser
 
 
@@ -227,6 +241,8 @@ def _drop_stdout() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "history":
+        return _history(args.run, args.json)
     if args.command == "presets":
         from gradtui.report import make_console, print_presets
 
@@ -249,7 +265,14 @@ def main(argv: list[str] | None = None) -> int:
             activations = parse_activations(args.activations) if args.command == "compare" else None
         except SpecError as error:
             _spec_error(error)
-        return _train(spec, train_spec, activations, args.json)
+        if args.save is not None and activations is not None:
+            _fail(
+                "--save: compare trains several runs and a run file holds one; "
+                "record each with gradtui train --save PATH"
+            )
+        if args.save is not None and os.path.lexists(args.save):
+            _fail(f"--save: {args.save} exists; remove it or choose another path")
+        return _train(spec, train_spec, activations, args.json, args.save, argv)
     from gradtui.tui.app import make_app
 
     app = make_app(spec)
@@ -279,11 +302,17 @@ def _probe(
 
 
 def _train(
-    spec: Spec, train_spec: TrainSpec, activations: tuple[str, ...] | None, json_path: str | None
+    spec: Spec,
+    train_spec: TrainSpec,
+    activations: tuple[str, ...] | None,
+    json_path: str | None,
+    save: str | None = None,
+    argv: list[str] | None = None,
 ) -> int:
     from gradtui.lab.train import compare, run_training
     from gradtui.report import make_console, print_training
     from gradtui.result import comparison_json
+    from gradtui.runfile import RunFileError
 
     console = make_console()
     labels = activations or (spec.activation,)
@@ -316,11 +345,22 @@ def _train(
 
     try:
         if activations is None:
-            runs = [run_training(spec, train_spec, on_step=lambda result: on_step(0, result))]
+            command = shlex.join(["gradtui", *(sys.argv[1:] if argv is None else argv)])
+            runs = [
+                run_training(
+                    spec,
+                    train_spec,
+                    on_step=lambda result: on_step(0, result),
+                    save=save,
+                    command=command,
+                )
+            ]
         else:
             runs = compare(spec, train_spec, activations, on_step=on_step)
     except SpecError as error:
         _spec_error(error)
+    except RunFileError as error:
+        _fail(f"--save: {error}")
     except RuntimeError as error:
         _fail(f"training failed on {spec.device}: {describe(error)}")
     finally:
@@ -331,6 +371,19 @@ def _train(
     else:
         text = comparison_json(runs, train_spec.threshold)
     return _output(text, json_path, lambda: print_training(runs, console, train_spec.threshold))
+
+
+def _history(path: str, json_path: str | None) -> int:
+    from gradtui.history import history_json, read_history
+    from gradtui.report import make_console, print_history
+    from gradtui.runfile import RunFileError
+
+    try:
+        history = read_history(path)
+    except RunFileError as error:
+        _fail(str(error))
+    console = make_console()
+    return _output(history_json(history), json_path, lambda: print_history(history, console))
 
 
 def _output(json_text: str, json_path: str | None, show: Callable[[], None]) -> int:

@@ -217,3 +217,19 @@ def _layers(items: list[int]) -> str:
     if len(items) > 2 and items == list(range(items[0], items[-1] + 1)):
         return f"{word} {items[0]}-{items[-1]}"
     return f"{word} {', '.join(str(i) for i in items)}"
+
+
+def run_findings(first_nonfinite: tuple[int, str] | None) -> list[str]:
+    """What a recorded run (gradtui.watch) says, in words: where it first went non-finite
+    (RunReader.first_nonfinite: a parameter's name, or 'loss')."""
+    if first_nonfinite is None:
+        return []
+    return ["first " + nonfinite_text(*first_nonfinite)]
+
+
+def nonfinite_text(step: int, name: str) -> str:
+    """`non-finite gradient at step 412 in encoder.layers.3.linear2.weight`, or
+    `non-finite loss at step 412` where `name` is 'loss'."""
+    if name == "loss":
+        return f"non-finite loss at step {step}"
+    return f"non-finite gradient at step {step} in {name}"

@@ -7,13 +7,16 @@ from typing import TextIO
 from plotext._figure import _figure_class as Figure
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from gradtui import table
+from gradtui.history import History
 from gradtui.insight import findings
 from gradtui.plots import draw_histogram, draw_loss, draw_trajectory, draw_update_coherence
 from gradtui.result import ProbeResult, TrainResult
+from gradtui.runfile import ACTIVATION, PARAM
 from gradtui.spec import PRESETS, describe
 
 STYLES = {"strong": "bold cyan", "warn": "yellow", "error": "bold red", None: ""}
@@ -184,3 +187,148 @@ def _chart(draw, data, width: int, color: bool) -> Text:
         return Text.from_ansi(figure.build())
     except Exception as error:
         return Text(f"({draw.__name__.removeprefix('draw_')} chart not drawn: {describe(error)})")
+
+
+# -- recorded runs (gradtui history) ----------------------------------------------------
+
+
+def print_history(history: History, console: Console) -> None:
+    """A run file's readout: what ran, the last step per tensor, figures over time."""
+    meta = history.meta
+    steps = history.steps
+    console.print(f"run {history.path}: {meta.model}, on {meta.device}", soft_wrap=True)
+    console.print(
+        f"{len(steps)} recorded steps ({steps[0]} to {steps[-1]}, every {meta.every}),"
+        f" {meta.bins} bins, started {meta.started}, gradtui {meta.gradtui}",
+        soft_wrap=True,
+    )
+    console.print(f"command: {meta.command}", soft_wrap=True, markup=False)
+    _print_whole(console, _last_step_table(history))
+    activations = [name for name, kind, _ in history.params if kind == ACTIVATION]
+    if any(name in history.last for name in activations):
+        _print_whole(console, _activation_table(history))
+    _print_whole(console, _over_time_table(history))
+    for note in history.findings:
+        console.print(Text("* " + note, style=STYLES["error"]))
+
+
+def _print_whole(console: Console, grid: Table) -> None:
+    """Print a table at its full width, wider than the console if it must be: a long
+    tensor name or a number is never cut."""
+    needed = Measurement.get(console, console.options.update_width(1 << 16), grid).maximum
+    width = console.width
+    console.width = max(width, needed)  # print() itself never goes past the console's
+    try:
+        console.print(grid)
+    finally:
+        console.width = width
+
+
+def _grid(title: str, caption: str | None = None) -> Table:
+    return Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        pad_edge=False,
+        header_style="bold",
+    )
+
+
+def _shape(shape: tuple[int, ...] | None) -> str:
+    return "-" if shape is None else "x".join(str(n) for n in shape) or "scalar"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _last_step_table(history: History) -> Table:
+    loss = table.number(history.last_loss)
+    grid = _grid(
+        f"parameters at step {history.last_step} (loss {loss})",
+        "upd:data: log10 std(update)/std(W) of the next step; healthy near -3",
+    )
+    headers = ("tensor", "shape", "+", "-", "0", "row coh", "|g|", "|w|", "upd:data", "NaN/Inf")
+    for i, header in enumerate(headers):
+        grid.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
+    for name, kind, shape in history.params:
+        rec = history.last.get(name)
+        if kind != PARAM or rec is None:
+            continue
+        g = rec.stats
+        cells = [name, _shape(shape)]
+        if g is None:
+            cells += ["-"] * 6
+        else:
+            coherence = table.percent(g.row_coherence)
+            cells += [table.percent(g.pos), table.percent(g.neg), table.percent(g.zero)]
+            cells += [coherence, table.number(g.norm)]
+        cells += [table.number(rec.param_norm), _ratio(rec.update_ratio)]
+        cells.append("-" if g is None else str(g.nonfinite))
+        style = STYLES["error"] if g is not None and g.nonfinite else ""
+        grid.add_row(*(Text(cell, style=style) for cell in cells))
+    return grid
+
+
+def _activation_table(history: History) -> Table:
+    grid = _grid(f"outputs at step {history.last_step}", "in>=0: share of the input >= 0")
+    headers = ("module", "shape", "+", "-", "0", "mean", "std", "sat/dead", "in>=0")
+    for i, header in enumerate(headers):
+        grid.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
+    for name, kind, shape in history.params:
+        rec = history.last.get(name)
+        if kind != ACTIVATION or rec is None or rec.stats is None:
+            continue
+        a = rec.stats
+        unit = (
+            f"{table.percent(a.saturated)} sat"
+            if a.saturated is not None
+            else f"{table.percent(a.dead)} dead"
+            if a.dead is not None
+            else "-"
+        )
+        grid.add_row(
+            name,
+            _shape(shape),
+            table.percent(a.pos),
+            table.percent(a.neg),
+            table.percent(a.zero),
+            table.number(a.mean),
+            table.number(a.std),
+            unit,
+            table.percent(rec.input_nonneg),
+        )
+    return grid
+
+
+def _over_time_table(history: History) -> Table:
+    shown = history.shown_steps()
+    grid = _grid(
+        "over time: |g|, row coh, upd:data",
+        f"{len(shown)} of {len(history.steps)} recorded steps; --json has them all",
+    )
+    grid.add_column("tensor", justify="left", no_wrap=True)
+    grid.add_column("", justify="left", no_wrap=True)
+    for step in shown:
+        grid.add_column(f"step {step}", justify="right", no_wrap=True)
+    losses = dict(history.losses)
+    grid.add_row("loss", "", *(table.number(losses.get(step)) for step in shown))
+    for name, kind, _ in history.params:
+        if kind != PARAM:
+            continue
+        series = history.series[name]
+        for key, label, text in (
+            ("grad_norm", "|g|", table.number),
+            ("row_coherence", "row coh", table.percent),
+            ("update_ratio", "upd:data", _ratio),
+        ):
+            values = dict(series[key])
+            if key != "grad_norm" and all(values.get(step) is None for step in shown):
+                continue  # no rows (1-D parameters), or no update measured
+            grid.add_row(
+                name if key == "grad_norm" else "",
+                label,
+                *(text(values.get(step)) for step in shown),
+            )
+    return grid

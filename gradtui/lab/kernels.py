@@ -136,6 +136,52 @@ def _compile(cache: bool) -> SimpleNamespace:
         return partial.sum()
 
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
+    def weight_pass(w, prev, diff, out):  # pragma: no cover - compiled
+        """The weights' figures for gradtui.watch, then prev = w, in one read of each.
+
+        Per row r, in float64, with d = w - w[0, 0]: out[r] = (sum d, sum d^2, sum w^2,
+        sum u, sum u^2), where u = (w - prev) - (w[0, 0] - prev[0, 0]) when `diff` (the
+        update since prev, shifted) and 0 otherwise. Shifting by one entry keeps the
+        variance's digits where the mean is large against the spread; w - prev of two
+        float32 is exact in float64.
+        """
+        rows, cols = w.shape
+        pivot = np.float64(w[0, 0])
+        shift = pivot - np.float64(prev[0, 0])
+        for r in prange(rows):
+            row = w[r]
+            old = prev[r]
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            u1 = 0.0
+            u2 = 0.0
+            if diff:
+                for c in range(cols):
+                    x = np.float64(row[c])
+                    d = x - pivot
+                    u = (x - np.float64(old[c])) - shift
+                    s1 += d
+                    s2 += d * d
+                    s3 += x * x
+                    u1 += u
+                    u2 += u * u
+            else:
+                for c in range(cols):
+                    x = np.float64(row[c])
+                    d = x - pivot
+                    s1 += d
+                    s2 += d * d
+                    s3 += x * x
+            for c in range(cols):
+                old[c] = row[c]
+            out[r, 0] = s1
+            out[r, 1] = s2
+            out[r, 2] = s3
+            out[r, 3] = u1
+            out[r, 4] = u2
+
+    @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
     def sign_blocks(a, step, out):  # pragma: no cover - compiled
         """Per row and per block of `step` columns (the last one may be shorter): the
         count of finite entries > 0 in out[r, b, 0] and < 0 in out[r, b, 1].
@@ -176,12 +222,15 @@ def _compile(cache: bool) -> SimpleNamespace:
         hist_pass(sample, 1.0, 0.0, 0.3, 4, 2)
         square_sum(sample, 1.0)
         sign_blocks(sample, 3, np.empty((3, 2, 2), dtype=np.int64))
+        for diff in (False, True):
+            weight_pass(sample, sample.copy(), diff, np.empty((3, 5)))
     return SimpleNamespace(
         row_pass=_serialised(row_pass),
         outside=_serialised(outside),
         hist_pass=_serialised(hist_pass),
         square_sum=_serialised(square_sum),
         sign_blocks=_serialised(sign_blocks),
+        weight_pass=_serialised(weight_pass),
     )
 
 

@@ -65,6 +65,9 @@ class Trainer:
         self.batches = torch.Generator().manual_seed(spec.seed + 1)
         self.optimizer = _optimizer(train_spec.optimizer, self.model.parameters(), train_spec.lr)
         self.steps_taken = 0
+        self.after_backward: Callable[[Tensor], None] | None = None
+        """Called with the batch loss after backward, before the optimizer's step (the
+        place of gradtui.watch's step: `--save`)."""
         self.traced_layer, self.traced_neuron, self.traced_columns = self._trace(train_spec)
 
     def _trace(self, train_spec: TrainSpec) -> tuple[int, int, tuple[int, int]]:
@@ -115,6 +118,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         batch_loss = self.loss(self.model(self.x[index]), self.y[index])
         batch_loss.backward()
+        if self.after_backward is not None:
+            self.after_backward(batch_loss)
         grad_norms = [linear.weight.grad.norm() for linear in linears]
         self.optimizer.step()
         figures: list[Tensor] = []
@@ -216,9 +221,13 @@ def run_training(
     train_spec: TrainSpec,
     cancel: threading.Event | None = None,
     on_step: Callable[[TrainResult], None] | None = None,
+    save: str | None = None,
+    command: str | None = None,
 ) -> TrainResult:
     """Train to the end (or the cancel) and return every step; `on_step` sees the run
-    after each step (the same object, growing: copy what you keep)."""
+    after each step (the same object, growing: copy what you keep). `save`: also record
+    every step to a run file there (gradtui.watch, every=1; RunFileError if it cannot be
+    created), saying it ran `command`."""
     trainer = Trainer(spec, train_spec)
     result = TrainResult(
         spec=trainer.spec,
@@ -230,12 +239,37 @@ def run_training(
         traced=trainer.traced,
         traced_layer=trainer.traced_layer,
     )
-    for step in train(trainer, train_spec.steps, cancel):
-        result.steps.append(step)
-        if on_step is not None:
-            on_step(result)
+    recorder = None
+    if save is not None:
+        from gradtui.lab.watch import Watch
+
+        recorder = Watch(
+            trainer.model,
+            save,
+            every=1,
+            bins=trainer.spec.bins,
+            description=f"gradtui train: {_describe_run(trainer)}",
+            command=command,
+        )
+        trainer.after_backward = lambda loss: recorder.step(loss=loss)
+    try:
+        for step in train(trainer, train_spec.steps, cancel):
+            result.steps.append(step)
+            if on_step is not None:
+                on_step(result)
+    finally:
+        if recorder is not None:
+            recorder.close()  # the last step's update: its optimizer step is done
     cancelled = len(result.steps) < train_spec.steps
     return dataclasses.replace(result, cancelled=cancelled) if cancelled else result
+
+
+def _describe_run(trainer: Trainer) -> str:
+    spec, train_spec = trainer.spec, trainer.train_spec
+    return (
+        f"task {train_spec.task}, sizes {spec.field_text('sizes')}, {spec.activation},"
+        f" {train_spec.optimizer} lr {train_spec.lr:g}, batch {spec.batch_size}, seed {spec.seed}"
+    )
 
 
 def compare(
