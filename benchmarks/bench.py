@@ -8,9 +8,10 @@ the plain torch path; for the examples' transformer and CNN, scaled up, too), an
 usual ways to get histograms of the same tensors (TensorBoard's add_histogram, numpy
 after .cpu().numpy(), W&B-style histc), whether both statistics paths give the same
 figures; then the cost of gradtui.watch in a training loop, the run file's size and how
-fast a large one opens; then every goal with its measured value beside it. Ratios come
-from times taken in this run, on this machine; no figure is hard-coded. `--watch`
-measures only gradtui.watch and the run file.
+fast a large one opens, and `gradtui open` on it (first data, a scrub); then every goal
+with its measured value beside it. Ratios come from times taken in this run, on this
+machine; no figure is hard-coded. `--watch` measures only gradtui.watch and the run file,
+`--open` only `gradtui open`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ KEY_GOALS = {"seed-v2.0": 0.100, "16 layers": 0.250}
 WATCH_GOALS = {1: 1.15, 50: 1.01}
 """Training-step time with gradtui.watch(every=N) over the time without it."""
 OPEN_GOAL = 1.0
-"""Seconds to open a run file of 10,000 recorded steps x 16 parameters, to first data."""
+"""Seconds to open a run file of 10,000 recorded steps x 16 parameters, to first data
+(the reader's, and `gradtui open`'s first screen with data)."""
+SCRUB_GOAL = 0.100
+"""Seconds from a scrub key to the screen redrawn at the new step (`gradtui open`)."""
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -312,13 +316,15 @@ def bench_watch(repeats: int) -> dict:
     return out
 
 
-def bench_run_file(steps: int = 10_000, tensors: int = 16, bins: int = 50) -> dict:
+BIG_SHAPE = (2048, 2048)
+"""The shape of each parameter of the large run files (their figures say so)."""
+
+
+def write_big_run(path: Path, steps: int, tensors: int, bins: int) -> float:
     """A run file of `steps` recorded steps x `tensors` 2048x2048 parameters, written step
-    by step as gradtui.watch writes it: its size per step per tensor, and the time to open
-    it to first data (meta, params, steps, losses, the last step's figures), then of a
-    series and of the percentile bands of one tensor over the whole run."""
+    by step with RunWriter as gradtui.watch writes it; the seconds per step written."""
     from gradtui.result import Histogram, TensorStats
-    from gradtui.runfile import Recorded, RunWriter, open_run
+    from gradtui.runfile import Recorded, RunWriter
 
     rng = np.random.default_rng(0)
     edges = np.linspace(-1e-3, 1e-3, bins + 1).tolist()
@@ -327,20 +333,36 @@ def bench_run_file(steps: int = 10_000, tensors: int = 16, bins: int = 50) -> di
         numel=2048 * 2048, pos=0.5, neg=0.49, zero=0.01, nonfinite=0, mean=1e-6, std=3e-4,
         min=-1e-3, max=1e-3, norm=0.6, hist=Histogram(edges, counts), row_coherence=0.02,
     )  # fmt: skip
+    writer = RunWriter(
+        path, every=1, bins=bins, command="bench", model="bench", device="cpu",
+        tensors=[(f"layers.{i}.weight", "param", BIG_SHAPE) for i in range(tensors)],
+    )  # fmt: skip
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        records = [(i, Recorded("param", figures, 26.1, -3.0)) for i in range(tensors)]
+        writer.write(step, loss=1.0 / step, seconds=step * 0.1, records=records)
+    seconds = (time.perf_counter() - start) / steps
+    writer.close()
+    return seconds
+
+
+def bench_run_file(steps: int = 10_000, tensors: int = 16, bins: int = 50) -> dict:
+    """A run file of `steps` recorded steps x `tensors` 2048x2048 parameters, written step
+    by step as gradtui.watch writes it: its size per step per tensor, and the time to open
+    it to first data (meta, params, steps, losses, the last step's figures), then of a
+    series and of the percentile bands of one tensor over the whole run."""
+    from gradtui.runfile import RunWriter, open_run
+
     out: dict = {}
     with tempfile.TemporaryDirectory() as folder:
+        empty_path = Path(folder, "empty.gradtui")
+        RunWriter(
+            empty_path, every=1, bins=bins, command="bench", model="bench", device="cpu",
+            tensors=[(f"layers.{i}.weight", "param", BIG_SHAPE) for i in range(tensors)],
+        ).close()  # fmt: skip
+        empty = os.path.getsize(empty_path)
         path = Path(folder, "big.gradtui")
-        writer = RunWriter(
-            path, every=1, bins=bins, command="bench", model="bench", device="cpu",
-            tensors=[(f"layers.{i}.weight", "param", (2048, 2048)) for i in range(tensors)],
-        )  # fmt: skip
-        empty = os.path.getsize(path)
-        start = time.perf_counter()
-        for step in range(1, steps + 1):
-            records = [(i, Recorded("param", figures, 26.1, -3.0)) for i in range(tensors)]
-            writer.write(step, loss=1.0 / step, seconds=step * 0.1, records=records)
-        out["write_per_step"] = (time.perf_counter() - start) / steps
-        writer.close()
+        out["write_per_step"] = write_big_run(path, steps, tensors, bins)
         out["bytes_per_step_tensor"] = (os.path.getsize(path) - empty) / (steps * tensors)
         start = time.perf_counter()
         run = open_run(path)
@@ -457,6 +479,193 @@ async def keypress_seconds(spec: Spec, repeats: int) -> float:
     return statistics.median(times)
 
 
+def add_sign_maps(path: Path) -> int:
+    """Give every parameter of a run file written by write_big_run a sign map of 64 x 128
+    blocks at every step (one map, encoded once, stored at each step: what
+    watch(sign_maps=True) stores for a 2048x2048 gradient); its bytes."""
+    import sqlite3
+
+    from gradtui.result import SignMap
+    from gradtui.runfile import _encode_sign_map
+
+    rng = np.random.default_rng(1)
+    rows, cols = BIG_SHAPE
+    pos = rng.integers(0, 2, (64, 128)) * 256
+    neg = rng.integers(0, 2, (64, 128)) * 256
+    signs = rng.integers(-1, 2, rows).tolist()
+    sign_map = SignMap(
+        rows, cols, list(range(0, rows + 1, 32)), list(range(0, cols + 1, 16)),
+        pos.tolist(), neg.tolist(), pos.tolist(), neg.tolist(), signs,
+    )  # fmt: skip
+    encoded = _encode_sign_map(sign_map)
+    db = sqlite3.connect(path)
+    with db:
+        steps = [step for (step,) in db.execute("SELECT step FROM steps")]
+        tensors = [tensor for (tensor,) in db.execute("SELECT id FROM params")]
+        db.executemany(
+            "INSERT INTO sign_maps VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((tensor, step, *encoded) for tensor in tensors for step in steps),
+        )
+    db.close()
+    return len(encoded[-1])
+
+
+def _timed_paints(app) -> list[float]:
+    """The times at which `app` hands a composed screen update to its driver."""
+    painted: list[float] = []
+    display = app._display
+
+    def timed_display(screen, renderable):
+        if renderable is not None:
+            painted.append(time.perf_counter())
+        return display(screen, renderable)
+
+    app._display = timed_display
+    return painted
+
+
+SETTLE_S = 0.2
+"""After the app has what it waits for, the updates it composes within this time belong
+to the same redraw (a table first, the charts a refresh later, a layout fitted after)."""
+
+
+async def _last_paint(condition: Callable[[], bool], painted: list[float]) -> float:
+    """Wait for `condition`, then SETTLE_S; the time of the last screen update composed
+    by then. The condition is seen some time after it came true, and the updates that
+    show it may come before that: the paints' own times are what count."""
+    start = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - start > 20:
+            raise TimeoutError("the app did not get there")
+        await asyncio.sleep(0.0005)
+    await asyncio.sleep(SETTLE_S)
+    return painted[-1]
+
+
+async def open_seconds(path: Path, size: tuple[int, int]) -> float:
+    """From make_app(run=path) to the first screen update composed with the data: the
+    table of the last step and the first parameter's distribution over the run."""
+    from gradtui.tui.app import make_app
+    from gradtui.tui.screens.run import RunScreen
+    from gradtui.tui.widgets.run_view import RunTable
+
+    start = time.perf_counter()
+    app = make_app(run=str(path))
+    painted = _timed_paints(app)
+    async with app.run_test(size=size):
+
+        def ready() -> bool:
+            screen = app.screen
+            return (
+                isinstance(screen, RunScreen)
+                and bool(screen.over_time.bands)
+                and bool(screen.query_one(RunTable).cells)
+            )
+
+        return await _last_paint(ready, painted) - start
+
+
+async def scrub_seconds(path: Path, size: tuple[int, int], repeats: int, keys: str = "") -> float:
+    """From the key left (one recorded step back) to the screen update composed with that
+    step, the run open at `size` after `keys` (m: the sign map)."""
+    from textual import events
+
+    from gradtui.tui.app import make_app
+
+    app = make_app(run=str(path))
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        painted = _timed_paints(app)
+        times = []
+        for _ in range(repeats):
+            screen = app.screen
+            before = screen.step
+            start = time.perf_counter()
+            app.post_message(events.Key("left", None))
+            moved = partial(lambda s, b: s.step != b, screen, before)
+            times.append(await _last_paint(moved, painted) - start)
+    return statistics.median(times)
+
+
+def open_from_process_seconds(path: Path, repeats: int) -> float:
+    """From process start (`python -m gradtui open PATH` on an 80x24 pseudo-terminal) to
+    the first parameter's distribution chart arriving on the terminal."""
+    times = []
+    for _ in range(repeats):
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.environ.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
+            os.execv(sys.executable, [sys.executable, "-m", "gradtui", "open", str(path)])
+        start = time.perf_counter()
+        seen = b""
+        while b"distribution" not in seen and time.perf_counter() - start < 20:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+            seen = seen[-8192:]
+        times.append(time.perf_counter() - start)
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return statistics.median(times)
+
+
+def bench_open(repeats: int, steps: int = 10_000, tensors: int = 16, bins: int = 50) -> dict:
+    """`gradtui open` on a run file of 10,000 steps x 16 parameters with sign maps:
+    first data on screen (in the process, and from process start), and a scrub."""
+    out: dict = {"steps": steps, "tensors": tensors, "bins": bins}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "open.gradtui")
+        write_big_run(path, steps, tensors, bins)
+        out["sign_map_bytes"] = add_sign_maps(path)
+        out["file_bytes"] = os.path.getsize(path)
+        for name, size in (("80x24", (80, 24)), ("160x50", (160, 50))):
+            out[f"open_{name}_s"] = statistics.median(
+                asyncio.run(open_seconds(path, size)) for _ in range(repeats)
+            )
+            out[f"scrub_{name}_s"] = asyncio.run(scrub_seconds(path, size, 3 * repeats))
+            out[f"scrub_map_{name}_s"] = asyncio.run(scrub_seconds(path, size, 3 * repeats, "m"))
+        out["open_process_s"] = open_from_process_seconds(path, repeats)
+    return out
+
+
+def print_open(figures: dict) -> None:
+    print(
+        f"gradtui open, {figures['steps']:,} steps x {figures['tensors']} parameters"
+        f" ({figures['file_bytes'] / 1e6:.0f} MB with a {figures['sign_map_bytes']}-byte sign"
+        " map per parameter per step):"
+    )
+    for name in ("80x24", "160x50"):
+        print(
+            f"  {name}: first data {figures[f'open_{name}_s'] * 1e3:.0f}ms after make_app;"
+            f" left (one step back) to screen {figures[f'scrub_{name}_s'] * 1e3:.0f}ms,"
+            f" with the sign map {figures[f'scrub_map_{name}_s'] * 1e3:.0f}ms"
+        )
+    print(
+        f"  from process start (python -m gradtui open, 80x24 pty) to the distribution on"
+        f" the terminal: {figures['open_process_s'] * 1e3:.0f}ms\n"
+    )
+
+
+def open_goals(figures: dict) -> list[tuple]:
+    return [
+        ("8 open 10k x 16: first data, 80x24 (s)", figures["open_80x24_s"], "<=", OPEN_GOAL),
+        ("8 open 10k x 16: first data, 160x50 (s)", figures["open_160x50_s"], "<=", OPEN_GOAL),
+        ("8 open: from process start, 80x24 (s)", figures["open_process_s"], "<=", OPEN_GOAL),
+        ("8 open: scrub one step, 80x24 (s)", figures["scrub_80x24_s"], "<=", SCRUB_GOAL),
+        ("8 open: scrub one step, 160x50 (s)", figures["scrub_160x50_s"], "<=", SCRUB_GOAL),
+        ("8 open: scrub, sign map, 160x50 (s)", figures["scrub_map_160x50_s"], "<=", SCRUB_GOAL),
+    ]
+
+
 def print_goals(goals: list[tuple]) -> None:
     print(f"{'goal':<44} {'measured':>9} {'goal':>8}  held")
     for name, value, op, target in goals:
@@ -488,11 +697,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="only the seed model, fewer repeats")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--watch", action="store_true", help="only gradtui.watch and the run file")
+    parser.add_argument("--open", action="store_true", help="only gradtui open (first data, scrub)")
     args = parser.parse_args()
     if args.quick:
         for name in list(MODELS)[1:]:
             del MODELS[name]
         args.repeats = 3
+    if args.open:  # no torch in the run view: no kernels to wait for
+        print(f"machine: {machine()}\n")
+        figures = bench_open(args.repeats)
+        print_open(figures)
+        print_goals(open_goals(figures))
+        return 0
     kernels.warm_up(wait=True)
     if kernels.ready() is None:
         reason = kernels.failure() or "disabled"
@@ -539,6 +755,9 @@ def main() -> int:
         print("stats: the probe's pass (hooks, every parameter and output) less fwd+bwd\n")
     watch, run_file = bench_watch(args.repeats), bench_run_file()
     print_watch(watch, run_file)
+
+    opened = bench_open(args.repeats)
+    print_open(opened)
 
     paint = first_paint_seconds(5)
     keys = {
@@ -589,6 +808,7 @@ def main() -> int:
     for name, seconds in keys.items():
         goals.append((f"4 key r to screen, {name} (s)", seconds, "<=", KEY_GOALS[name]))
     goals += watch_goals(watch, run_file)
+    goals += open_goals(opened)
     print_goals(goals)
     print("5 GPU: not measured here (no CUDA device on this machine)")
 
@@ -603,6 +823,7 @@ def main() -> int:
                     "keypress_s": keys,
                     "watch": watch,
                     "run_file": run_file,
+                    "open": opened,
                     "goals": [
                         {"goal": g, "measured": v, "op": op, "target": t} for g, v, op, t in goals
                     ],

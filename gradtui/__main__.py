@@ -1,7 +1,8 @@
 """Command line: arguments -> Spec -> the app, or a headless command.
 
 `gradtui [spec flags]` opens the app; `gradtui probe [spec flags]` prints the report;
-`gradtui presets` lists the presets; `gradtui history RUN` reads a recorded run. Bad
+`gradtui presets` lists the presets; `gradtui history RUN` reads a recorded run and
+`gradtui open RUN` opens it in the app. Bad
 input exits with code 2 and one line that names the flag and what is allowed.
 """
 
@@ -152,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--json", metavar="PATH", help="write the readout as JSON to PATH, or - for stdout only"
     )
+    opened = commands.add_parser(
+        "open", help="the app on a run file: scrub its steps, follow it live while it grows"
+    )
+    opened.add_argument("run", metavar="RUN", help="the run file")
     return parser
 
 
@@ -243,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "history":
         return _history(args.run, args.json)
+    if args.command == "open":
+        return _open(args.run)
     if args.command == "presets":
         from gradtui.report import make_console, print_presets
 
@@ -389,6 +396,20 @@ def _history(path: str, json_path: str | None) -> int:
         _fail(str(error))
     console = make_console()
     return _output(history_json(history), json_path, lambda: print_history(history, console))
+
+
+def _open(path: str) -> int:
+    from gradtui.runfile import RunFileError, open_run
+
+    try:
+        open_run(path).close()  # refused here, as one line, before the app starts
+    except RunFileError as error:
+        _fail(str(error))
+    from gradtui.tui.app import make_app
+
+    app = make_app(run=path)
+    app.run()
+    return app.return_code or 0
 
 
 def _output(json_text: str, json_path: str | None, show: Callable[[], None]) -> int:

@@ -4,7 +4,8 @@
 or after the writer died. No torch here: the reader serves the app and `gradtui history`.
 
 The database (stdlib sqlite3, WAL mode, `PRAGMA application_id` = APPLICATION_ID,
-`PRAGMA user_version` = SCHEMA_VERSION) holds four tables, see SCHEMA. Each recorded step
+`PRAGMA user_version` = SCHEMA_VERSION) holds five tables, see SCHEMA (schema 1 files,
+without the sign maps, are read as well). Each recorded step
 is one transaction, so a process killed mid-run leaves every committed step readable, and
 a reader sees a step whole or not at all. Tensor figures are keyed (param, step), so a
 series of one tensor is one range of the primary key.
@@ -24,16 +25,18 @@ import secrets
 import sqlite3
 import stat
 import sys
+import zlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gradtui import __version__
-from gradtui.result import Histogram, TensorStats
+from gradtui.result import Histogram, SignMap, TensorStats
 
-SCHEMA_VERSION = 1
-"""`PRAGMA user_version` of the files this module writes and reads."""
+SCHEMA_VERSION = 2
+"""`PRAGMA user_version` of the files this module writes; it reads 1 and 2 (2 added the
+sign_maps table)."""
 APPLICATION_ID = 0x67747569
 """`PRAGMA application_id`: b"gtui", what tells a gradtui run from any SQLite file."""
 
@@ -109,7 +112,24 @@ CREATE TABLE histograms (
     counts BLOB NOT NULL,                   -- bins int64, little-endian
     PRIMARY KEY (param, step)
 ) WITHOUT ROWID;
+CREATE TABLE sign_maps (                    -- schema 2; gradtui.watch(sign_maps=True)
+    param INTEGER NOT NULL REFERENCES params (id),
+    step INTEGER NOT NULL REFERENCES steps (step),
+    rows INTEGER NOT NULL,                  -- the gradient as (dim 0, the rest flattened)
+    cols INTEGER NOT NULL,
+    row_step INTEGER NOT NULL,              -- rows and columns per block
+    col_step INTEGER NOT NULL,
+    codes BLOB NOT NULL,                    -- zlib: SIGN_CODES per block, rows in neuron
+                                            -- order, then sorted by sign class; then per
+                                            -- row 0 mixed or zero, 1 all +, 2 all -
+    PRIMARY KEY (param, step)
+) WITHOUT ROWID;
 """
+SIGN_CODES = {(0, 0): 0, (1, 0): 1, (0, 1): 2, (2, 1): 3, (1, 2): 4, (1, 1): 5}
+"""A recorded sign map keeps, per block, which signs its entries have and which is the
+majority, not the counts: (pos, neg) stand-ins (1 per sign present, 2 for the majority)
+and their code. The map view draws from these exactly what it draws from counts, except
+that a character covering several blocks takes the majority of its blocks' majorities."""
 
 
 class RunFileError(Exception):
@@ -155,6 +175,9 @@ class Recorded:
     before it); None until the next watch.step() call, or where either std is 0."""
     input_nonneg: float | None = None
     """Linear and Conv outputs: the share of the module's input entries that are >= 0."""
+    sign_map: SignMap | None = None
+    """Parameters of 2 or more dims, with gradtui.watch(sign_maps=True): the gradient's
+    sign map (stored as SIGN_CODES, read back with stand-in counts)."""
 
 
 def _row(stats: TensorStats | None) -> list:
@@ -178,6 +201,67 @@ def _unblob(blob: bytes, code: str) -> list:
     if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
         data.byteswap()
     return data.tolist()
+
+
+def _block_step(edges: list[int]) -> int:
+    return edges[1] - edges[0] if len(edges) > 1 else 1
+
+
+def _block_edges(n: int, step: int) -> list[int]:
+    return [*range(0, n, step), n] if n else [0]
+
+
+_STAND_INS = [(0, 0)] * 6
+for _pair, _code in SIGN_CODES.items():
+    _STAND_INS[_code] = _pair
+
+
+def _encode_sign_map(sign_map: SignMap) -> tuple[int, int, int, int, bytes]:
+    """(rows, cols, row_step, col_step, codes) of the sign_maps table."""
+    import numpy as np  # only here and in the reader's helpers: the app starts light
+
+    def codes(pos: list[list[int]], neg: list[list[int]]) -> bytes:
+        p, n = np.asarray(pos, dtype=np.int64), np.asarray(neg, dtype=np.int64)
+        out = np.where(p > 0, 1, 0) + np.where(n > 0, 2, 0)  # 0, +, -, both
+        both = out == 3
+        out[both & (p < n)] = 4
+        out[both & (p == n)] = 5
+        return out.astype(np.uint8).tobytes()
+
+    signs = np.asarray(sign_map.row_signs, dtype=np.int64)
+    row_codes = np.where(signs > 0, 1, np.where(signs < 0, 2, 0)).astype(np.uint8).tobytes()
+    data = (
+        codes(sign_map.pos, sign_map.neg)
+        + codes(sign_map.sorted_pos, sign_map.sorted_neg)
+        + row_codes
+    )
+    return (
+        sign_map.rows,
+        sign_map.cols,
+        _block_step(sign_map.row_edges),
+        _block_step(sign_map.col_edges),
+        zlib.compress(data, 6),
+    )
+
+
+def _decode_sign_map(rows: int, cols: int, row_step: int, col_step: int, blob: bytes) -> SignMap:
+    row_edges, col_edges = _block_edges(rows, row_step), _block_edges(cols, col_step)
+    down, across = len(row_edges) - 1, len(col_edges) - 1
+    data = zlib.decompress(blob)
+    size = down * across
+    if len(data) != 2 * size + rows:
+        raise RunFileError(f"a sign map of {rows}x{cols} holds {len(data)} bytes")
+
+    def grids(chunk: bytes) -> tuple[list[list[int]], list[list[int]]]:
+        pairs = [_STAND_INS[code] for code in chunk]
+        pos = [[p for p, _ in pairs[i * across : (i + 1) * across]] for i in range(down)]
+        neg = [[n for _, n in pairs[i * across : (i + 1) * across]] for i in range(down)]
+        return pos, neg
+
+    pos, neg = grids(data[:size])
+    sorted_pos, sorted_neg = grids(data[size : 2 * size])
+    signs = [(0, 1, -1)[code] for code in data[2 * size :]]
+    return SignMap(rows, cols, row_edges, col_edges, pos, neg, sorted_pos, sorted_neg, signs)
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -271,7 +355,7 @@ class RunWriter:
         """One transaction: a recorded step (when `step` is given) with its records
         (tensor id, Recorded), shapes first seen (tensor id, shape), update ratios of an
         earlier step (tensor id, step, ratio) and the first non-finite (step, name)."""
-        rows, hists = [], []
+        rows, hists, maps = [], [], []
         for tensor, rec in records:
             rows.append(
                 (tensor, step, *_row(rec.stats), rec.param_norm, rec.update_ratio, rec.input_nonneg)
@@ -279,6 +363,8 @@ class RunWriter:
             if rec.stats is not None:
                 hist = rec.stats.hist
                 hists.append((tensor, step, _blob(hist.edges, "d"), _blob(hist.counts, "q")))
+            if rec.sign_map is not None:
+                maps.append((tensor, step, *_encode_sign_map(rec.sign_map)))
         if _identity(self._absolute) != self._identity:  # writes would go to a file nobody sees
             raise RunFileError(f"{self.path} was removed or replaced while recording")
         db = self._db
@@ -291,6 +377,7 @@ class RunWriter:
                 marks = ", ".join("?" * (2 + len(FIGURES) + len(EXTRAS)))
                 db.executemany(f"INSERT INTO tensors ({columns}) VALUES ({marks})", rows)
                 db.executemany("INSERT INTO histograms VALUES (?, ?, ?, ?)", hists)
+                db.executemany("INSERT INTO sign_maps VALUES (?, ?, ?, ?, ?, ?, ?)", maps)
             db.executemany(
                 "UPDATE params SET shape = ? WHERE id = ?",
                 [(json.dumps(list(shape)), tensor) for tensor, shape in shapes],
@@ -415,6 +502,13 @@ class RunReader:
                 )
             self._steps: list[int] = []
             self._kinds = {name: kind for name, kind, _ in self.params}
+            self.has_sign_maps = bool(
+                self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sign_maps'"
+                ).fetchone()
+            )
+            """Whether the file can hold sign maps (schema 2); a run recorded without
+            `sign_maps=True` holds none all the same."""
         except sqlite3.Error as error:
             with contextlib.suppress(AttributeError, sqlite3.Error):
                 self._db.close()
@@ -496,6 +590,18 @@ class RunReader:
                 stats = _stats(figures, edges, counts)
             out[name] = Recorded(kind, stats, *extras)
         return out
+
+    def sign_map(self, name: str, step: int) -> SignMap | None:
+        """The sign map of the tensor's gradient at `step` (see SIGN_CODES: the counts
+        are stand-ins); None where none was recorded."""
+        if not self.has_sign_maps:
+            return None
+        rows = self._query(
+            "SELECT rows, cols, row_step, col_step, codes FROM sign_maps"
+            " WHERE param = ? AND step = ?",
+            (self._id(name), step),
+        )
+        return _decode_sign_map(*rows[0]) if rows else None
 
     def series(self, name: str, key: str) -> list[tuple[int, float | None]]:
         """(step, value) of one figure of one tensor over the run; None where the value

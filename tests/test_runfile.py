@@ -86,7 +86,7 @@ def test_schema_version_application_id_and_wal(tmp_path):
     assert db.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"runs", "params", "steps", "tensors", "histograms"}
+    assert tables == {"runs", "params", "steps", "tensors", "histograms", "sign_maps"}
     db.close()
     run.close()
 

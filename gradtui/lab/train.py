@@ -226,8 +226,8 @@ def run_training(
 ) -> TrainResult:
     """Train to the end (or the cancel) and return every step; `on_step` sees the run
     after each step (the same object, growing: copy what you keep). `save`: also record
-    every step to a run file there (gradtui.watch, every=1; RunFileError if it cannot be
-    created), saying it ran `command`."""
+    every step to a run file there (gradtui.watch, every=1, with sign maps; RunFileError
+    if it cannot be created), saying it ran `command`."""
     trainer = Trainer(spec, train_spec)
     result = TrainResult(
         spec=trainer.spec,
@@ -250,6 +250,7 @@ def run_training(
             bins=trainer.spec.bins,
             description=f"gradtui train: {_describe_run(trainer)}",
             command=command,
+            sign_maps=True,
         )
         trainer.after_backward = lambda loss: recorder.step(loss=loss)
     try:

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from gradtui.fields import ACTIVATIONS
 from gradtui.insight import nonfinite_text
-from gradtui.lab import kernels, stats
+from gradtui.lab import kernels, sign_map, stats
 from gradtui.lab.model import ACTIVATION_MODULES
 from gradtui.runfile import ACTIVATION, PARAM, Recorded, RunWriter
 from gradtui.spec import MAX_BINS
@@ -104,6 +104,9 @@ class Watch:
         without it, an existing path is refused (RunFileError).
     description, command: what the run file says was watched and what ran (default: the
         model's class and size, and the process's command line).
+    sign_maps: also record the sign map of each gradient of 2 or more dims (what
+        `gradtui open` shows with m at any step): one more pass over each gradient, about
+        as long as its statistics, and about 1 to 4 KB per tensor per recorded step.
 
     Raises ValueError/TypeError for arguments that mean nothing exact, RunFileError when
     the file cannot be created; after that, nothing but NonFiniteGradient.
@@ -123,6 +126,7 @@ class Watch:
         overwrite: bool = False,
         description: str | None = None,
         command: str | None = None,
+        sign_maps: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -133,6 +137,7 @@ class Watch:
         self.path = os.fspath(path)
         self.halt_on_nonfinite = bool(halt_on_nonfinite)
         self.updates = bool(updates)
+        self.sign_maps = bool(sign_maps)
         self.params: list[tuple[str, nn.Parameter]] = [
             (name, p)
             for name, p in module.named_parameters()
@@ -264,12 +269,18 @@ class Watch:
         weights = self._weights(pending is not None) if (record or pending) else []
         summaries, kinds, shapes = [], [], []
         inputs: list[tuple[int, Tensor]] = []
+        queued_maps: list[tuple[int, sign_map.PendingSignMap]] = []
         if record:
             summaries, kinds, shapes = self._summaries()
             inputs = sorted(self._inputs.items())
+            if self.sign_maps:  # queued before collect, whose one wait covers them
+                queued_maps = self._queue_sign_maps()
         extras = ([] if loss is None or not record else [loss]) + [t for _, t in inputs]
         extras += [v for _, sums in weights if isinstance(sums, Tensor) for v in sums.unbind()]
         measured, host = stats.collect(summaries, extras)
+        maps = dict(
+            zip([i for i, _ in queued_maps], sign_map.collect([p for _, p in queued_maps]))
+        )
         self._outputs.clear()
         self._inputs.clear()
         loss_value = host.pop(0) if loss is not None and record else None
@@ -296,7 +307,7 @@ class Watch:
         self._pending_step = n
         by_tensor = dict(zip(kinds, measured))
         records = [
-            (i, Recorded(PARAM, by_tensor.get(i), math.sqrt(sums_of[i][2])))
+            (i, Recorded(PARAM, by_tensor.get(i), math.sqrt(sums_of[i][2]), sign_map=maps.get(i)))
             for i in range(len(self.params))
         ]
         records += [
@@ -350,6 +361,14 @@ class Watch:
                 self._seen_shapes.add(i)
                 shapes.append((i, kept[1]))
         return summaries, kinds, shapes
+
+    def _queue_sign_maps(self) -> list[tuple[int, sign_map.PendingSignMap]]:
+        """The sign maps of the gradients of 2 or more dims, queued on their devices."""
+        return [
+            (i, sign_map.queue(p.grad))
+            for i, (_, p) in enumerate(self.params)
+            if p.grad is not None and not p.grad.is_sparse and p.grad.dim() >= 2
+        ]
 
     def _weights(self, diff: bool) -> list[tuple[int, np.ndarray | Tensor]]:
         """Per parameter, kernels.weight_pass's five sums (host floats on the fused CPU

@@ -1,9 +1,9 @@
 """The gradtui app: what the views share, and the one factory for the CLI and the tests.
 
 Each view is a screen with its own bindings and commands: the probe view (the default
-screen), the Train view and the help. The App holds what they share: the configured
-Spec, the device, the last result. torch is imported only inside workers, so the first
-screen paints at once.
+screen), the Train view, the help, and the run view (the first screen of `gradtui
+open`). The App holds what they share: the configured Spec, the device, the last result.
+torch is imported only inside workers, so the first screen paints at once.
 """
 
 from __future__ import annotations
@@ -44,17 +44,26 @@ class GradApp(App[None]):
     device: reactive[str | None] = reactive(None, init=False)
     """The device `auto` resolves to, once torch is loaded."""
 
-    def __init__(self, spec: Spec, *, output_dir: Path | None = None) -> None:
+    def __init__(
+        self, spec: Spec, *, output_dir: Path | None = None, run: str | None = None
+    ) -> None:
         super().__init__()
         self.set_reactive(GradApp.spec, spec)
         self.output_dir = output_dir or Path.cwd()
         """Where `e` and `s` write their files."""
+        self.run_path = run
+        """A run file to open (`gradtui open`): the run view is the first screen."""
 
     def get_default_screen(self) -> Screen:
+        if self.run_path is not None:
+            from gradtui.tui.screens.run import RunScreen
+
+            return RunScreen(self.run_path)
         return ProbeScreen(self.spec or Spec())
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.warm_up)
+        if self.run_path is None:  # a recorded run needs no torch
+            self.call_after_refresh(self.warm_up)
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self) -> None:
@@ -122,5 +131,5 @@ class GradApp(App[None]):
 
 
 def make_app(spec: Spec | None = None, **options) -> GradApp:
-    """The one factory for the CLI and the tests."""
+    """The one factory for the CLI and the tests; `run=PATH` opens a run file."""
     return GradApp(spec or Spec(), **options)
