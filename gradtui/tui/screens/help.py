@@ -50,6 +50,15 @@ the rows to names that contain a text; `n` and `p` page through long tables.
 """
 
 
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+}
+"""Keys as the keyboard shows them, where Textual's names differ."""
+
+
 class HelpScreen(ModalScreen[None]):
     """Keys and statistics; any of escape, q or ? closes it."""
 
@@ -78,8 +87,7 @@ class HelpScreen(ModalScreen[None]):
         lines = ["# gradtui help", "", "## Keys", ""]
         for binding in [*self._screen.BINDINGS, *self.app.BINDINGS]:
             if isinstance(binding, Binding) and binding.description:
-                keys = binding.key.replace("question_mark", "?").replace("slash", "/")
-                keys = keys.replace(",", " or ")
+                keys = " or ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
                 lines.append(f"- `{keys}`: {binding.tooltip or binding.description}")
         lines.append("- `tab` / `shift+tab`: move between fields; `enter` in a field runs it")
         lines.append("- `ctrl+p`: command palette: presets, views, activations, actions")
