@@ -202,3 +202,26 @@ def test_json_of_a_module_probe_names_every_entry_and_has_no_layers(tmp_path):
     assert builtin["model"] is None
     assert [layer["name"] for layer in builtin["layers"]] == ["linears.0", "linears.1"]
     assert builtin["layers"][0]["kind"] == "Linear"
+
+
+def test_a_summary_is_reused_only_while_the_tensor_it_measured_lives():
+    """Memory freed during the forward (a pre-activation) is soon another tensor's: a
+    summary keyed by address must not outlive the tensor it measured."""
+    import gc
+
+    from torch import nn
+
+    from gradtui.lab.probe import Recorder, _identity
+
+    model = nn.Sequential(nn.Linear(3, 3))
+    recorder = Recorder(model, {"0": model[0]}, bins=5)
+    with recorder:
+        out = model(torch.randn(2, 3))
+    key = next(iter(recorder._measured))
+    assert key[:-2] == _identity(out)
+    assert recorder._known(key) is recorder.outputs[0][3]
+    view = out.flatten()  # a view of the same, unchanged values: reused
+    assert _identity(view)[:4] == _identity(out)[:4]
+    del out, view
+    gc.collect()
+    assert recorder._known(key) is None and key not in recorder._measured

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -151,9 +152,11 @@ class Recorder:
         self.outputs: list[tuple[str, nn.Module, tuple[int, ...], stats.Summary]] = []
         """(name, module, shape, summary) per call of a watched module, in call order."""
         self.inputs: dict[nn.Module, _Inputs] = {}
-        self._measured: dict[tuple, stats.Summary] = {}
-        """Summaries by the identity of the values they measured (_identity): a view of
-        a recorded output (a flatten) or a layer's input that is one reuses it."""
+        self._measured: dict[tuple, tuple[weakref.ref, stats.Summary]] = {}
+        """Summaries by the identity of the values they measured (_identity), with a weak
+        reference to the tensor measured: a view of a recorded output (a flatten) or a
+        layer's input that is one reuses it while that tensor lives (its memory cannot
+        be another tensor's then; a dead entry is never used)."""
         self._calls: dict[str, int] = {}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
@@ -183,13 +186,23 @@ class Recorder:
             saturation = facts.saturation if facts else None
             dead = bool(facts and facts.dead_at_zero)
             key = (*_identity(tensor), saturation, dead)
-            summary = self._measured.get(key)
+            summary = self._known(key)
             if summary is None:
                 summary = stats.summarize(tensor, self.bins, saturation=saturation, dead=dead)
-                self._measured[key] = summary
+                self._measured[key] = (weakref.ref(tensor), summary)
             self.outputs.append((shown, module, tuple(tensor.shape), summary))
 
         return hook
+
+    def _known(self, key: tuple) -> stats.Summary | None:
+        """The summary measured under `key`, if the tensor it measured still lives."""
+        entry = self._measured.get(key)
+        if entry is None:
+            return None
+        if entry[0]() is None:  # freed: its memory may hold another tensor now
+            del self._measured[key]
+            return None
+        return entry[1]
 
     def _input_hook(self, module: nn.Module, inputs: tuple, output: object) -> None:
         x = inputs[0] if inputs and isinstance(inputs[0], Tensor) else None
@@ -198,7 +211,8 @@ class Recorder:
         record = self.inputs.setdefault(module, _Inputs())
         x = x.detach()
         identity = _identity(x)
-        known = next((v for k, v in self._measured.items() if k[:-2] == identity), None)
+        live = (self._known(k) for k in list(self._measured) if k[:-2] == identity)
+        known = next((summary for summary in live if summary is not None), None)
         if known is not None:  # a recorded output, unchanged since: its counts serve
             non_negative, finite = stats.sign_counts(known)
         else:
