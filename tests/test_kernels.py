@@ -76,14 +76,24 @@ def rule_reference(a: np.ndarray, edges: list[float]) -> list[int]:
     return counts
 
 
+def stats_pass(compiled, a, s, pivot, left_s, scale, bins, blocks, saturation=None):
+    """(histogram counts, per-row figures) of the fused kernel."""
+    out = np.full((a.shape[0], 5), np.nan)
+    bounds = saturation or (0.0, 0.0)
+    saturate = saturation is not None
+    counts = compiled.stats_pass(a, s, pivot, left_s, scale, bins, *bounds, saturate, blocks, out)
+    return counts.tolist(), out
+
+
 @pytest.mark.parametrize("name", list(ARRAYS))
 @pytest.mark.parametrize("bins", [1, 6, 50])
-def test_histogram_kernel_counts_every_entry_by_the_rule(compiled, name, bins):
+@pytest.mark.parametrize("blocks", [1, 3, 8])
+def test_histogram_kernel_counts_every_entry_by_the_rule(compiled, name, bins, blocks):
     a = ARRAYS[name]
     lo, hi = float(a.min()), float(a.max())
     left, right, s, left_s, scale = binning(lo, hi, bins)
     assert all(math.isfinite(v) for v in (s, left_s, scale))
-    counts = compiled.hist_pass(a, s, left_s, scale, bins, min(a.shape[0], 8)).tolist()
+    counts, _ = stats_pass(compiled, a, s, lo * s, left_s, scale, bins, min(a.shape[0], blocks))
     assert sum(counts) == a.size
     assert counts == chain_reference(a, s, left_s, scale, bins)
     assert counts == rule_reference(a, bin_edges(left, right, s, left_s, scale, bins))
@@ -104,20 +114,23 @@ def test_histogram_kernel_counts_every_entry_by_the_rule(compiled, name, bins):
 def test_histogram_kernel_stays_in_bounds_whatever_its_parameters(compiled, s, left_s, scale):
     """Garbage parameters, and NaN/Inf entries, land in the end bins: never outside."""
     a = np.array([[math.nan, math.inf, -math.inf, 0.0, 1.0, -1.0, 1e308, -1e-310] * 4])
-    counts = compiled.hist_pass(a, s, left_s, scale, 5, 1).tolist()
+    counts, out = stats_pass(compiled, a, s, 0.0, left_s, scale, 5, 1, (0.0, 1.0))
     assert sum(counts) == a.size and min(counts) >= 0
     assert counts == chain_reference(a, s, left_s, scale, 5)
+    assert out[0, 4] == np.count_nonzero((a < 0.0) | (a > 1.0))  # NaN is not saturated
 
 
 @pytest.mark.parametrize("name", list(ARRAYS))
 def test_row_kernel_sums_match_exact_rationals(compiled, name):
     a = ARRAYS[name]
     lo, hi = float(a.min()), float(a.max())
-    _, _, s, _, _ = binning(lo, hi, 10)
+    _, _, s, left_s, scale = binning(lo, hi, 10)
     pivot = lo * s
-    out = np.empty((a.shape[0], 4))
-    compiled.row_pass(a, s, pivot, out)
-    assert compiled.outside(a, 0.03, 0.97) == np.count_nonzero(
+    _, plain = stats_pass(compiled, a, s, pivot, left_s, scale, 10, min(a.shape[0], 8))
+    _, out = stats_pass(compiled, a, s, pivot, left_s, scale, 10, 1, (0.03, 0.97))
+    assert np.array_equal(plain[:, :4], out[:, :4])  # blocks and saturation change no sum
+    assert not plain[:, 4].any()
+    assert out[:, 4].sum() == np.count_nonzero(
         (a.astype(np.float64) < 0.03) | (a.astype(np.float64) > 0.97)
     )
     for row, got in zip(a.astype(np.float64), out):

@@ -2,9 +2,11 @@
 
 Eager torch needs one pass over memory per figure (signs, sums, min/max, bin index, the
 bincount...), and on large CPU models those passes cost more than the backward pass
-itself. With these, each tensor is read three times: torch's aminmax (the range, and whether
-any entry is NaN/Inf), a row pass (shifted sums and squares, sign counts per row) and a
-histogram pass; activations of saturating units once more, for the saturation count.
+itself. With these, each tensor is read twice: torch's aminmax (the range, and whether
+any entry is NaN/Inf), then `stats_pass`, which takes every other figure from one read of
+each row (shifted sums and squares, sign counts, the histogram, and for activations of
+saturating units the saturation count). The range cannot join that pass: the bins and the
+pivot of the sums depend on it.
 
 numba compiles them once (about 3 s, then cached on disk). Nothing ever waits for that:
 `warm_up()` compiles in a background thread and `ready()` answers None until it is done,
@@ -27,9 +29,11 @@ _lock = threading.Lock()
 _state: dict[str, object] = {"kernels": None, "thread": None, "error": None, "note": None}
 
 FASTMATH = {"reassoc", "contract", "nsz"}
-"""Let LLVM reorder sums (vectorisation) in the moment kernels; keep NaN/Inf semantics.
-Never on the histogram kernel: its bin index must be the exact IEEE chain that stats.py
-evaluates to find the edges, with no fused multiply-add."""
+"""Let LLVM reorder sums (vectorisation) in the moment loops; keep NaN/Inf semantics.
+Never on the bin chain: its bin index must be the exact IEEE chain that stats.py
+evaluates to find the edges, with no fused multiply-add. numba sets these flags per
+compiled function, so the bin loop is a function of its own, `_bin_row`, compiled with
+fastmath=False explicitly (left unset, a callee inherits its caller's flags)."""
 
 NO_CACHE_NOTE = "numba cache not writable: compiled without cache"
 
@@ -40,58 +44,58 @@ def _compile(cache: bool) -> SimpleNamespace:
     With `cache`, numba raises RuntimeError at decoration when it finds no writable cache
     directory; the caller then compiles again without one.
     """
+    # A module global, not a closure variable: numba keys the cache of a closure on its
+    # pickled cell contents, and a dispatcher pickles differently in every process, so
+    # `stats_pass` calling a local `_bin_row` would be compiled anew each time.
+    global _bin_row
     import numpy as np
-    from numba import njit, prange
+    from numba import get_num_threads, njit, prange
+
+    @njit(cache=cache, nogil=True, fastmath=False)  # explicit: never inherit FASTMATH
+    def _bin_row(row, s, left, scale, top, index, lo, hi, saturate):  # pragma: no cover - compiled
+        """Bin index of each entry of `row` into `index`: trunc((x * s - left) * scale),
+        clamped to [0, top] (NaN to 0), each step one IEEE operation. With `saturate`, also
+        the count of entries x < lo or x > hi (compared in float64, exactly)."""
+        n = 0
+        if saturate:
+            for c in range(row.shape[0]):
+                x = np.float64(row[c])
+                t = (x * s - left) * scale
+                if not t > 0.0:  # negative, or NaN
+                    t = 0.0
+                if t > top:
+                    t = top
+                index[c] = np.int32(t)
+                n += (x < lo) | (x > hi)
+        else:
+            for c in range(row.shape[0]):
+                t = (np.float64(row[c]) * s - left) * scale
+                if not t > 0.0:  # negative, or NaN
+                    t = 0.0
+                if t > top:
+                    t = top
+                index[c] = np.int32(t)
+        return n
 
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
-    def row_pass(a, s, pivot, out):  # pragma: no cover - compiled
-        """Per row, with d = x * s - pivot (s a power of two, pivot the scaled minimum):
-        sum of d, sum of d^2 in float64, count > 0, count < 0.
+    def stats_pass(  # pragma: no cover - compiled
+        a, s, pivot, left, scale, bins, lo, hi, saturate, blocks, out
+    ):
+        """Every figure after the range, in one read of `a`: per row r, into out[r],
+        with d = x * s - pivot (s a power of two, pivot the scaled minimum): sum of d,
+        sum of d^2 in float64, count > 0, count < 0, and with `saturate` the count of
+        entries x < lo or x > hi (else 0); returned, the counts of the bins (`_bin_row`).
 
         d >= 0 and x * s is at most 4 in magnitude, so the squares neither overflow nor
         cancel: the variance is exact where E[x^2] - E[x]^2 would lose every digit
         (|mean| >> std) or overflow (|x| > 1e154), without a second pass for the mean.
-        """
-        for r in prange(a.shape[0]):
-            row = a[r]
-            shifted = 0.0
-            squares = 0.0
-            positive = 0
-            negative = 0
-            for c in range(row.shape[0]):
-                x = row[c]
-                d = np.float64(x) * s - pivot
-                shifted += d
-                squares += d * d
-                positive += x > 0
-                negative += x < 0
-            out[r, 0] = shifted
-            out[r, 1] = squares
-            out[r, 2] = positive
-            out[r, 3] = negative
 
-    @njit(parallel=True, cache=cache, nogil=True)
-    def outside(a, lo, hi):  # pragma: no cover - compiled
-        """Count of entries x < lo or x > hi (compared in float64, exactly): saturation,
-        for activations only, so the gradients' row pass does not pay for it."""
-        counts = np.zeros(a.shape[0], dtype=np.int64)
-        for r in prange(a.shape[0]):
-            row = a[r]
-            n = 0
-            for c in range(row.shape[0]):
-                x = np.float64(row[c])
-                n += (x < lo) | (x > hi)
-            counts[r] = n
-        return counts.sum()
-
-    @njit(parallel=True, cache=cache, nogil=True)
-    def hist_pass(a, s, left, scale, bins, blocks):  # pragma: no cover - compiled
-        """Counts of bins: entry x goes to bin trunc((x * s - left) * scale), clamped to
-        [0, bins - 1] (NaN to 0), each step one IEEE operation.
-
-        Bin indexes of a row are computed first (a vectorised loop), then counted into
-        four interleaved sub-histograms, which breaks the store-to-load chain when
-        neighbouring values fall in the same bin.
+        Rows go in `blocks` contiguous blocks, one task each. Each row is read from memory
+        once: the moment loop (reordered under FASTMATH, to vectorise), then, while the
+        row is still in cache, the bin loop of `_bin_row` (compiled apart, without
+        FASTMATH), whose indexes are counted into four interleaved sub-histograms per
+        block, which breaks the store-to-load chain when neighbouring values fall in the
+        same bin.
         """
         rows, cols = a.shape
         top = bins - 1
@@ -102,13 +106,22 @@ def _compile(cache: bool) -> SimpleNamespace:
             index = np.empty(cols, dtype=np.int32)
             for r in range(b * step, min(rows, (b + 1) * step)):
                 row = a[r]
+                shifted = 0.0
+                squares = 0.0
+                positive = 0
+                negative = 0
                 for c in range(cols):
-                    t = (np.float64(row[c]) * s - left) * scale
-                    if not t > 0.0:  # negative, or NaN
-                        t = 0.0
-                    if t > top:
-                        t = top
-                    index[c] = np.int32(t)
+                    x = row[c]
+                    d = np.float64(x) * s - pivot
+                    shifted += d
+                    squares += d * d
+                    positive += x > 0
+                    negative += x < 0
+                out[r, 0] = shifted
+                out[r, 1] = squares
+                out[r, 2] = positive
+                out[r, 3] = negative
+                out[r, 4] = _bin_row(row, s, left, scale, top, index, lo, hi, saturate)
                 c = 0
                 while c + 4 <= cols:
                     local[0, index[c]] += 1
@@ -217,17 +230,15 @@ def _compile(cache: bool) -> SimpleNamespace:
     # Compile for both float dtypes now, on tiny inputs, so no probe pays for it.
     for dtype in (np.float32, np.float64):
         sample = np.arange(12, dtype=dtype).reshape(3, 4)
-        row_pass(sample, 1.0, 0.0, np.empty((3, 4)))
-        outside(sample, 0.0, 1.0)
-        hist_pass(sample, 1.0, 0.0, 0.3, 4, 2)
+        for saturate in (False, True):
+            stats_pass(sample, 1.0, 0.0, 0.0, 0.3, 4, 0.0, 1.0, saturate, 2, np.empty((3, 5)))
         square_sum(sample, 1.0)
         sign_blocks(sample, 3, np.empty((3, 2, 2), dtype=np.int64))
         for diff in (False, True):
             weight_pass(sample, sample.copy(), diff, np.empty((3, 5)))
     return SimpleNamespace(
-        row_pass=_serialised(row_pass),
-        outside=_serialised(outside),
-        hist_pass=_serialised(hist_pass),
+        stats_pass=_serialised(stats_pass),
+        threads=get_num_threads,
         square_sum=_serialised(square_sum),
         sign_blocks=_serialised(sign_blocks),
         weight_pass=_serialised(weight_pass),
