@@ -15,7 +15,9 @@ import functools
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import NoReturn
@@ -355,20 +357,23 @@ def _train(
                 flush=True,
             )
 
+    interrupted = threading.Event()
     try:
-        if activations is None:
-            command = shlex.join(["gradtui", *(sys.argv[1:] if argv is None else argv)])
-            runs = [
-                run_training(
-                    spec,
-                    train_spec,
-                    on_step=lambda result: on_step(0, result),
-                    save=save,
-                    command=command,
-                )
-            ]
-        else:
-            runs = compare(spec, train_spec, activations, on_step=on_step)
+        with _interrupt_sets(interrupted):
+            if activations is None:
+                command = shlex.join(["gradtui", *(sys.argv[1:] if argv is None else argv)])
+                runs = [
+                    run_training(
+                        spec,
+                        train_spec,
+                        interrupted,
+                        on_step=lambda result: on_step(0, result),
+                        save=save,
+                        command=command,
+                    )
+                ]
+            else:
+                runs = compare(spec, train_spec, activations, interrupted, on_step=on_step)
     except SpecError as error:
         _spec_error(error)
     except RunFileError as error:
@@ -378,11 +383,36 @@ def _train(
     finally:
         if progress is not None:
             progress.stop()
+    if interrupted.is_set():
+        return EXIT_INTERRUPTED
     if activations is None:
         text = runs[0].to_json(train_spec.threshold)
     else:
         text = comparison_json(runs, train_spec.threshold)
     return _output(text, json_path, lambda: print_training(runs, console, train_spec.threshold))
+
+
+@contextlib.contextmanager
+def _interrupt_sets(event: threading.Event):
+    """Ctrl-C sets `event`, which the training loop checks after each step; a second
+    Ctrl-C raises KeyboardInterrupt at once. A handler that only sets an Event cannot be
+    lost, as a KeyboardInterrupt raised inside a finaliser (`Exception ignored in ...`)
+    is, which left a long training running after Ctrl-C."""
+
+    def handler(_signum, _frame) -> None:
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: Ctrl-C stays Python's
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _history(path: str, json_path: str | None) -> int:
