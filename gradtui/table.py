@@ -118,11 +118,12 @@ NAME_WIDTH = 28
 
 
 def short_name(name: str, width: int = NAME_WIDTH) -> str:
-    """`name`, its middle replaced by `~` when longer than `width`: both ends tell
-    (`encoder.layers.0` ... `linear2.weight`)."""
+    """`name`, its middle replaced by `~` when longer than `width`: a third of the room
+    for the start (`blocks.0.`), the rest for the end, which tells most
+    (`in_proj_weight` and `out_proj.weight` stay apart)."""
     if len(name) <= width:
         return name
-    head = (width - 1) // 2
+    head = (width - 1) // 3
     return name[:head] + "~" + name[len(name) - (width - 1 - head) :]
 
 

@@ -17,7 +17,7 @@ from unittest import mock
 
 from textual.widgets import Input
 
-from gradtui.spec import preset
+from gradtui.spec import Spec, preset
 from gradtui.tui.app import GradApp, make_app
 from gradtui.tui.screens import probe
 
@@ -34,6 +34,7 @@ SCREENS = [
     ("sign-map", "seed-v2.0", (120, 40), ["r", "m", "right_square_bracket"]),
     ("sign-map-tanh", "seed-v3.0", (120, 40), ["r", "m", "right_square_bracket"]),
     ("help", "seed-v2.0", (100, 40), ["escape", "question_mark"]),
+    ("transformer-block", "examples/transformer_block.py", (120, 40), ["r"]),
     (
         "compare-sigmoid-tanh",
         "seed-v2.0",
@@ -41,7 +42,8 @@ SCREENS = [
         ["escape", "t", ("#field-task", "spiral"), ("#field-compare", "sigmoid,tanh"), "r"],
     ),
 ]
-"""(name, preset, terminal size, steps): a step is a key, or (field id, value) to set."""
+"""(name, preset or model file, terminal size, steps): a step is a key, or (field id,
+value) to set."""
 
 
 def steady() -> contextlib.ExitStack:
@@ -54,7 +56,11 @@ def steady() -> contextlib.ExitStack:
 
 
 async def shoot(name: str, preset_name: str, size: tuple[int, int], keys: list) -> Path:
-    app = make_app(preset(preset_name).replace(device="cpu"))
+    if preset_name.endswith(".py"):
+        spec = Spec(model=preset_name, device="cpu")
+    else:
+        spec = preset(preset_name).replace(device="cpu")
+    app = make_app(spec)
     async with app.run_test(size=size) as pilot:
         for key in keys:
             if isinstance(key, tuple):
