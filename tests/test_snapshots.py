@@ -30,6 +30,15 @@ def after(*keys: str):
             if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
                 break
             await pilot.pause()
+        # A layout change (c hides the form) settles over a few refreshes (the table's
+        # Resize, then the plots' heights): wait until two frames in a row are the same.
+        shown = None
+        for _ in range(20):
+            frame = pilot.app.export_screenshot()
+            if frame == shown:
+                break
+            shown = frame
+            await pilot.pause(0.05)
 
     return run_before
 
@@ -92,6 +101,15 @@ def train_after(steps: str, compare: str = ""):
             if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
                 break
             await pilot.pause()
+        # A layout change (c hides the form) settles over a few refreshes (the table's
+        # Resize, then the plots' heights): wait until two frames in a row are the same.
+        shown = None
+        for _ in range(20):
+            frame = pilot.app.export_screenshot()
+            if frame == shown:
+                break
+            shown = frame
+            await pilot.pause(0.05)
 
     return run_before
 

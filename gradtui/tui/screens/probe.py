@@ -382,6 +382,10 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         self.set_class(not shown, "-config-hidden")
         if not shown and self.pane.has_focus_within:
             self.set_focus(None)
+        # The results take the width the form leaves: fit the table's columns and the
+        # plots' grid once the new layout is done. Their own Resize events were seen to
+        # be missed about one time in three, leaving a table fitted to the old width.
+        self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 
     def status(self, text: str, *, error: bool = False) -> None:
         self.query_one(StatusLine).show(text, error=error)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable
 
+from gradtui.tui.widgets.sign_table import SignTable
+
 
 class ResultsPane(VerticalScroll):
     """Everything a result shows, in one pane that the screen's keys scroll: the table,
@@ -26,6 +28,8 @@ class ResultsPane(VerticalScroll):
         the findings leave. Their heights are computed from their content, not read from
         the last layout, which may not have caught up with a new result yet."""
         width = self.scrollable_content_region.width
+        for table in self.query(SignTable):
+            table.refit()  # before its height is counted below
         used = 0
         for child in self.children:
             if hasattr(child, "fit") or not child.display:

@@ -38,6 +38,12 @@ class SignTable(DataTable):
         self._rebuild()
 
     def on_resize(self) -> None:
+        self.refit()
+
+    def refit(self) -> None:
+        """Fit the columns to the width, if it changed since they were last fitted. The
+        results pane calls it after each of its resizes too: a Resize event of the table
+        alone was seen to arrive while its size was still the old one, and none after."""
         if self.size.width != self._width:
             self._rebuild()
 
