@@ -136,7 +136,24 @@ def _align(text: str, column: int, width: int) -> str:
     return text.ljust(width) if COLUMNS[column].left else text.rjust(width)
 
 
-class BandChart(Chart):
+class OverTime(Chart):
+    """A chart over the run's steps, with the scrubbed step (and the first non-finite one)
+    marked; a scrub moves only the marks."""
+
+    marks: Marks
+    _prepared: Any
+    """What run_plots prepared from the data: its `first` and `last` steps."""
+
+    def mark(self, marks: Marks) -> None:
+        """Only the marks changed (a scrub): drawn again only if they look different."""
+        prepared, width = self._prepared, self.size.width
+        old = run_plots.mark_key(self.marks, prepared.first, prepared.last, width)
+        self.marks = marks
+        if run_plots.mark_key(marks, prepared.first, prepared.last, width) != old:
+            self.changed()
+
+
+class BandChart(OverTime):
     """The distribution of one parameter's gradient over the run (RunReader.bands)."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -159,14 +176,6 @@ class BandChart(Chart):
         self.empty = empty
         self.changed()
 
-    def mark(self, marks: Marks) -> None:
-        """Only the marks changed (a scrub): drawn again only if they look different."""
-        prepared, width = self._prepared, self.size.width
-        old = run_plots.mark_key(self.marks, prepared.first, prepared.last, width)
-        self.marks = marks
-        if run_plots.mark_key(marks, prepared.first, prepared.last, width) != old:
-            self.changed()
-
     def draw(self, plt: Any) -> None:
         run_plots.draw_bands(
             plt,
@@ -179,7 +188,7 @@ class BandChart(Chart):
         )
 
 
-class TimeChart(Chart):
+class TimeChart(OverTime):
     """One figure of one parameter (or the loss) over the run."""
 
     def __init__(self, *, id: str | None = None, **options: Any) -> None:
@@ -198,14 +207,6 @@ class TimeChart(Chart):
             self._prepared = run_plots.prepare_series(points, log10=log10)
         self.points, self.title, self.marks = points, title, marks
         self.changed()
-
-    def mark(self, marks: Marks) -> None:
-        """Only the marks changed (a scrub): drawn again only if they look different."""
-        prepared, width = self._prepared, self.size.width
-        old = run_plots.mark_key(self.marks, prepared.first, prepared.last, width)
-        self.marks = marks
-        if run_plots.mark_key(marks, prepared.first, prepared.last, width) != old:
-            self.changed()
 
     def draw(self, plt: Any) -> None:
         run_plots.draw_over_time(
