@@ -415,29 +415,35 @@ def watch_goals(watch: dict, run_file: dict) -> list[tuple]:
     ]
 
 
-def first_paint_seconds(repeats: int) -> float:
-    """From process start to the first screen's text arriving on a terminal."""
+def terminal_seconds(args: list[str], marker: bytes, repeats: int) -> float:
+    """Median seconds from `python -m gradtui ARGS` starting on an 80x24 pseudo-terminal
+    to `marker` arriving in what it writes (escape codes dropped)."""
     times = []
     for _ in range(repeats):
         pid, fd = pty.fork()
         if pid == 0:  # the child: the real app on a pseudo-terminal
             os.environ.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
-            os.execv(sys.executable, [sys.executable, "-m", "gradtui"])
+            os.execv(sys.executable, [sys.executable, "-m", "gradtui", *args])
         start = time.perf_counter()
         seen = b""
-        while b"Press r" not in seen.replace(b"\x1b", b"") and time.perf_counter() - start < 20:
+        while marker not in seen.replace(b"\x1b", b"") and time.perf_counter() - start < 20:
             ready, _, _ = select.select([fd], [], [], 0.05)
             if ready:
                 try:
                     seen += os.read(fd, 65536)
                 except OSError:
                     break
-            seen = seen[-4096:]
+            seen = seen[-8192:]
         times.append(time.perf_counter() - start)
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         os.close(fd)
     return statistics.median(times)
+
+
+def first_paint_seconds(repeats: int) -> float:
+    """From process start to the first screen's text arriving on a terminal."""
+    return terminal_seconds([], b"Press r", repeats)
 
 
 async def keypress_seconds(spec: Spec, repeats: int) -> float:
@@ -595,27 +601,7 @@ async def scrub_seconds(path: Path, size: tuple[int, int], repeats: int, keys: s
 def open_from_process_seconds(path: Path, repeats: int) -> float:
     """From process start (`python -m gradtui open PATH` on an 80x24 pseudo-terminal) to
     the first parameter's distribution chart arriving on the terminal."""
-    times = []
-    for _ in range(repeats):
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.environ.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
-            os.execv(sys.executable, [sys.executable, "-m", "gradtui", "open", str(path)])
-        start = time.perf_counter()
-        seen = b""
-        while b"distribution" not in seen and time.perf_counter() - start < 20:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-            seen = seen[-8192:]
-        times.append(time.perf_counter() - start)
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        os.close(fd)
-    return statistics.median(times)
+    return terminal_seconds(["open", str(path)], b"distribution", repeats)
 
 
 def bench_open(repeats: int, steps: int = 10_000, tensors: int = 16, bins: int = 50) -> dict:
