@@ -15,6 +15,22 @@ def app_for(name: str = "seed-v2.0", **changes):
     return make_app(preset(name).replace(device="cpu", **changes))
 
 
+async def settle(pilot) -> None:
+    """Wait until the screen is done with the last keys: every table fitted to its width,
+    and two frames in a row the same (a layout change settles over a few refreshes)."""
+    for _ in range(20):
+        if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
+            break
+        await pilot.pause()
+    shown = None
+    for _ in range(20):
+        frame = pilot.app.export_screenshot()
+        if frame == shown:
+            break
+        shown = frame
+        await pilot.pause(0.05)
+
+
 def after(*keys: str):
     """A run_before that presses `keys` and waits until every worker is done."""
 
@@ -26,19 +42,7 @@ def after(*keys: str):
             await pilot.pause()
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        for _ in range(20):  # a resized table fits its columns on its Resize event
-            if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
-                break
-            await pilot.pause()
-        # A layout change (c hides the form) settles over a few refreshes (the table's
-        # Resize, then the plots' heights): wait until two frames in a row are the same.
-        shown = None
-        for _ in range(20):
-            frame = pilot.app.export_screenshot()
-            if frame == shown:
-                break
-            shown = frame
-            await pilot.pause(0.05)
+        await settle(pilot)
 
     return run_before
 
@@ -97,19 +101,7 @@ def train_after(steps: str, compare: str = ""):
         await pilot.press("r")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
-        for _ in range(20):  # a resized table fits its columns on its Resize event
-            if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
-                break
-            await pilot.pause()
-        # A layout change (c hides the form) settles over a few refreshes (the table's
-        # Resize, then the plots' heights): wait until two frames in a row are the same.
-        shown = None
-        for _ in range(20):
-            frame = pilot.app.export_screenshot()
-            if frame == shown:
-                break
-            shown = frame
-            await pilot.pause(0.05)
+        await settle(pilot)
 
     return run_before
 
