@@ -462,15 +462,7 @@ async def keypress_seconds(spec: Spec, repeats: int) -> float:
         await pilot.press("escape", "r")  # first run: torch and the kernels load
         await app.workers.wait_for_complete()
         await pilot.pause()
-        painted: list[float] = []
-        display = app._display
-
-        def timed_display(screen, renderable):
-            if renderable is not None:
-                painted.append(time.perf_counter())
-            return display(screen, renderable)
-
-        app._display = timed_display
+        painted = _timed_paints(app)
         for _ in range(repeats):
             before = app.result
             start = time.perf_counter()

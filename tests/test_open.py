@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_history import error_line
 
 import gradtui
 from gradtui import table
-from gradtui.__main__ import main
 from gradtui.lab import sign_map as lab_sign_map
 from gradtui.result import Histogram, SignMap, TensorStats
 from gradtui.run_plots import Marks, columns, snapped
@@ -473,15 +473,6 @@ async def test_every_key_is_in_the_footer_at_80_columns(run_path):
 
 
 # -- the CLI -------------------------------------------------------------------------------
-
-
-def error_line(capsys, *argv) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main([*map(str, argv)])
-    assert exit_info.value.code == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.count("\n") == 1
-    return captured.err
 
 
 def test_open_refuses_what_is_not_a_run_with_one_line(tmp_path, capsys):
