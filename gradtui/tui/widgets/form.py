@@ -126,6 +126,10 @@ class FieldForm(Vertical):
         """The last value whose every field was valid."""
         self.errors: dict[str, str] = {}
         """Field name to the reason its text is not allowed."""
+        self._rows: dict[str, FieldRow] = {}
+        self._checked: dict[str, str] | None = None
+        """The texts last checked: a change event that brings nothing new (each editor
+        posts one as it mounts) checks nothing."""
 
     def compose(self) -> ComposeResult:
         for info in self.value.fields():
@@ -135,10 +139,17 @@ class FieldForm(Vertical):
             )
         yield from self._extra
 
+    def on_mount(self) -> None:
+        self.check()  # once, for every row (the editors' own first events then change nothing)
+
     def rows(self) -> dict[str, FieldRow]:
         """The rows of the declared fields, by name."""
-        names = {info.name for info in self.value.fields()}
-        return {row.field_name: row for row in self.query(FieldRow) if row.field_name in names}
+        if not self._rows:  # kept once mounted: the rows never change
+            names = {info.name for info in self.value.fields()}
+            self._rows = {
+                row.field_name: row for row in self.query(FieldRow) if row.field_name in names
+            }
+        return self._rows
 
     def texts(self) -> dict[str, str]:
         return {name: row.text for name, row in self.rows().items()}
@@ -160,7 +171,7 @@ class FieldForm(Vertical):
     def check(self) -> Any | None:
         """Mark each field whose text is not allowed with the reason; keep and return the
         new value when every field is valid, else None."""
-        texts = self.texts()
+        texts = self._checked = self.texts()
         errors: dict[str, str] = {}
         for name, text in texts.items():
             try:
@@ -194,7 +205,8 @@ class FieldForm(Vertical):
         if event.control.id not in {f"field-{name}" for name in self.rows()}:
             return  # an extra row's: its owner checks it
         event.stop()
-        self.check()
+        if self.texts() != self._checked:
+            self.check()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
