@@ -13,7 +13,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.screen import Screen
 
 from gradtui.files import free_path, write_atomic
@@ -37,11 +37,11 @@ class GradApp(App[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="quit"),
     ]
 
-    spec: reactive[Spec | None] = reactive(None)
+    spec: reactive[Spec | None] = var(None)
     """The configured Spec, None while a field of the form is invalid."""
-    result: reactive[ProbeResult | None] = reactive(None, always_update=True)
+    result: reactive[ProbeResult | None] = var(None, always_update=True)
     """The last good result: stays on screen when a run fails or is refused."""
-    device: reactive[str | None] = reactive(None, init=False)
+    device: reactive[str | None] = var(None, init=False)
     """The device `auto` resolves to, once torch is loaded."""
 
     def __init__(

@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
@@ -216,15 +216,15 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         ),
     ]
 
-    view: reactive[str] = reactive("weight", init=False)
+    view: reactive[str] = var("weight", init=False)
     """What the histogram panes show: one of plots.VIEWS."""
-    log_counts: reactive[bool] = reactive(False, init=False)
+    log_counts: reactive[bool] = var(False, init=False)
     """Histogram bars on a log scale."""
-    config_shown: reactive[bool] = reactive(True)
+    config_shown: reactive[bool] = var(True)
     """The configuration pane is shown."""
-    page: reactive[int] = reactive(0, init=False)
+    page: reactive[int] = var(0, init=False)
     """The page of rows shown, 0-based."""
-    name_filter: reactive[str] = reactive("", init=False)
+    name_filter: reactive[str] = var("", init=False)
     """Only the rows whose name contains this text (any case) are shown."""
 
     def __init__(self, spec: Spec) -> None:
@@ -387,8 +387,8 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         # be missed about one time in three, leaving a table fitted to the old width.
         self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 
-    def status(self, text: str, *, error: bool = False) -> None:
-        self.query_one(StatusLine).show(text, error=error)
+    def status(self, text: str, *, error: bool = False, hold: bool = False) -> None:
+        self.query_one(StatusLine).show(text, error=error, hold=hold)
 
     def _result_summary(self, result: ProbeResult) -> str:
         log = ", log" if self.log_counts and self.view not in ("flow", "map") else ""
@@ -444,7 +444,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             return
         self.runs_started += 1
         self.running = run = self.runs_started
-        self.status("Running...")
+        self.status("Running...", hold=True)
         self.probe(self.pane.spec, clock())
         # The loading indicator only for runs long enough to notice: drawn for every
         # run, it would cost a quick one a second layout and make the panes flicker.

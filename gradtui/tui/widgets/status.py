@@ -13,7 +13,10 @@ class StatusLine(Static):
     StatusLine.-error { background: $error 35%; }
     """
 
-    def show(self, text: str, *, error: bool = False) -> None:
+    def show(self, text: str, *, error: bool = False, hold: bool = False) -> None:
+        """`hold`: keep at least the present height (a short "Running..." between two
+        results), so the panes below do not move and redraw twice per run."""
+        self.styles.min_height = self.size.height if hold and self.size.height else None
         self.update(text)
         self.set_class(error, "-error")
 
