@@ -1,4 +1,6 @@
-"""How a result is drawn as plotext charts, shared by the headless report and the app.
+"""How a result and a training are drawn as plotext charts (the gradient flow, loss,
+update coherence, trajectories), shared by the headless report and the app. Histograms
+are drawn without plotext: gradtui.bars.
 
 Every function takes a plotext figure-like object (`plt`: a `plotext` figure or a
 textual-plotext widget's `plt`) and only draws on it; none touches plotext's global state.
@@ -13,7 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradtui.result import Entry, Histogram
+from gradtui.bars import spaced_ticks
+from gradtui.result import Entry
 
 VIEWS = ("weight", "bias", "activation", "flow", "map")
 """What the histogram panes show: weight gradients, bias gradients, layer outputs, the
@@ -29,46 +32,6 @@ VIEW_TITLES = {
 
 SHORT_TITLES = {"weight": "dL/dW", "bias": "dL/db", "activation": "output", "flow": "flow"}
 """What a histogram of each view shows, short enough for a 38-column plot's title."""
-
-
-def format_tick(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e4 or abs(value) < 1e-2:
-        return f"{value:.1e}"
-    return f"{value:.3g}"
-
-
-def draw_histogram(plt: Any, hist: Histogram, title: str, *, width: int, log: bool = False) -> None:
-    """Bars of the share of entries per bin, with ticks of bin values below that fit
-    `width` (the plot's width in characters)."""
-    plt.clear_figure()
-    plt.title(title + (", log %" if log else ", %"))
-    total = sum(hist.counts)
-    bins = len(hist.counts)
-    if total == 0:
-        plt.xlim(0, 1)
-        plt.ylim(0, 1)
-        plt.text("no finite entries", 0.3, 0.5)
-        return
-    shares = [100.0 * c / total for c in hist.counts]
-    if log:
-        # log10 of the percentage, shifted so that one entry in a bin still shows.
-        floor = math.log10(100.0 / total)
-        heights = [math.log10(s) - floor + 0.1 if s > 0 else 0.0 for s in shares]
-    else:
-        heights = shares
-    top = max(heights) or 1.0
-    centers = list(range(bins))
-    plt.bar(centers, heights, width=1.0, marker="sd")
-    plt.xlim(-0.5, bins - 0.5)
-    plt.ylim(0, top * 1.05)
-    ticks = spaced_ticks(bins, width, label_width=9)
-    plt.xticks(ticks, [format_tick(_bin_value(hist, t)) for t in ticks])
-    if log:
-        # Ticks at whole decades of the percentage, where the bars are drawn.
-        decades = range(math.ceil(floor), math.floor(math.log10(max(shares))) + 1)
-        plt.yticks([d - floor + 0.1 for d in decades], [format_tick(10.0**d) for d in decades])
 
 
 def draw_flow(plt: Any, layers: list[Entry], *, width: int, log: bool = True) -> None:
@@ -114,24 +77,6 @@ def _layer_ticks(plt: Any, layers: list[Entry], width: int) -> None:
     ticks = spaced_ticks(len(layers), width, label_width=len(str(len(layers))))
     numbered = all(layer.label.isdigit() for layer in layers)
     plt.xticks(ticks, [layers[t].label if numbered else str(t + 1) for t in ticks])
-
-
-def _bin_value(hist: Histogram, position: float) -> float:
-    i = int(position)
-    return (hist.edges[i] + hist.edges[i + 1]) / 2
-
-
-def spaced_ticks(count: int, width: int, *, label_width: int) -> list[int]:
-    """Up to 5 evenly spread positions out of `count` whose labels cannot overlap.
-
-    plotext drops overlapping tick labels in an order that follows Python's string hash,
-    so overlapping labels would make the same plot differ from one process to the next.
-    """
-    room = max(1, width - 10)  # the y axis and its labels take the rest
-    most = max(1, min(5, count, room // (label_width + 3)))
-    if most == 1:
-        return [0]
-    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
 
 
 # -- training ---------------------------------------------------------------------------

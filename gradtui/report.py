@@ -1,4 +1,4 @@
-"""The headless report: a rich table, findings, and a plotext histogram per layer."""
+"""The headless report: a rich table, findings, and a histogram per layer."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from gradtui import table
+from gradtui import bars, table
 from gradtui.history import History
 from gradtui.insight import findings
-from gradtui.plots import draw_histogram, draw_loss, draw_trajectory, draw_update_coherence
+from gradtui.plots import draw_loss, draw_trajectory, draw_update_coherence
 from gradtui.result import ProbeResult, TrainResult
 from gradtui.runfile import ACTIVATION, PARAM
 from gradtui.spec import PRESETS, describe
@@ -55,15 +55,19 @@ def sign_table(result: ProbeResult, width: int, view: str = "weight") -> Table:
     return grid
 
 
-def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[str]:
-    """One plotext histogram of each weight gradient, as text blocks."""
+HISTOGRAM_HEIGHT = 14
+
+
+def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[Text]:
+    """A histogram of each weight gradient, as text blocks."""
     blocks = []
     for entry in result.weights:
-        figure = _figure(width, 14, color)
         shape = "x".join(str(n) for n in entry.shape)
         name = f"layer {entry.label}" if result.model is None else table.short_name(entry.name)
-        draw_histogram(figure, entry.stats.hist, f"{name} weight gradient ({shape})", width=width)
-        blocks.append(figure.build())
+        title = f"{name} weight gradient ({shape})"
+        chart = bars.histogram_chart(entry.stats.hist, title, width=width)
+        styles = {"bar_style": "cyan"} if color else {"axis_style": "", "title_style": ""}
+        blocks.append(bars.render(chart, width, HISTOGRAM_HEIGHT, **styles))
     return blocks
 
 
@@ -92,7 +96,7 @@ def print_report(result: ProbeResult, console: Console) -> None:
         console.print(Text("* " + note, style="bold" if "100%" in note else ""))
     width = max(40, min(console.width, 100))
     for block in histogram_text(result, width, color=console.is_terminal):
-        console.print(Text.from_ansi(block))
+        console.print(block)
 
 
 def print_presets(console: Console) -> None:

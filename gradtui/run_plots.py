@@ -1,7 +1,7 @@
 """How `gradtui open` draws a recorded run: the distribution of a parameter's gradient
 over time (TensorBoard's distribution view, as nested bands), figures over time, and the
-histogram at the shown step. Like plots.py, every function only draws on the plotext
-figure it is given.
+histogram at the shown step. Like plots.py, every function over time only draws on the
+plotext figure it is given; the histogram is a gradtui.bars chart.
 
 Every chart over time marks the shown step (`│`) and the first non-finite step (`!`).
 A chart narrower than the run draws a column per group of steps: the lowest and the
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gradtui.plots import draw_histogram, format_tick
+from gradtui.bars import HistogramChart, format_tick, histogram_chart
 from gradtui.result import Histogram
 from gradtui.run_view import BandRange, ClippedHistogram
 from gradtui.runfile import BAND_PERCENTILES
@@ -310,21 +310,18 @@ def draw_over_time(
     plt.xlabel(_legend(items, width - labels))
 
 
-def draw_step_histogram(
-    plt: Any,
+def step_histogram_chart(
     hist: Histogram | None,
     title: str,
     *,
     width: int,
     clipped: ClippedHistogram | None = None,
-) -> None:
+) -> HistogramChart:
     """The exact histogram at the shown step; `clipped`: only its bins between the
     1st and 99th percentile, the entries left out counted under the chart."""
     if hist is None:
-        plt.clear_figure()
-        _empty(plt, title, "no gradient at this step")
-        return
-    draw_histogram(plt, clipped.hist if clipped is not None else hist, title, width=width)
+        return HistogramChart(title, [0.0], 1.0, [], [], message="no gradient at this step")
+    note = None
     if clipped is not None:
         below, above, total = clipped.below, clipped.above, clipped.total
         texts = (
@@ -332,4 +329,6 @@ def draw_step_histogram(
             f"clip 1-99%: {below:,} left, {above:,} right",
             f"clip: {below + above:,} out",
         )
-        plt.xlabel(_first_fitting(texts, columns(width)))
+        note = _first_fitting(texts, width)
+    shown = clipped.hist if clipped is not None else hist
+    return histogram_chart(shown, title, width=width, note=note)

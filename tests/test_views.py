@@ -23,8 +23,8 @@ import gradtui.lab
 from gradtui import plots, table
 from gradtui.insight import findings
 from gradtui.lab.train import compare
-from gradtui.plots import MARKERS, draw_flow, draw_histogram, draw_update_coherence, step_ticks
-from gradtui.result import Histogram, ProbeResult, TensorStats
+from gradtui.plots import MARKERS, draw_flow, draw_update_coherence, step_ticks
+from gradtui.result import ProbeResult, TensorStats
 from gradtui.spec import Spec, TrainSpec, preset
 from gradtui.table import number, percent
 from gradtui.tui.app import make_app
@@ -168,7 +168,7 @@ def assert_table_shows(app, view: str) -> list[str]:
     assert headers == [h for h in all_headers if h in headers], (view, headers)
     assert headers[0] == "layer"
     cells = table_cells(sign_table)
-    pairs = shown_pairs(app.result, view)[: PAGE_SIZE]
+    pairs = shown_pairs(app.result, view)[:PAGE_SIZE]
     assert len(cells) == len(pairs)
     for (layer, entry), row in zip(pairs, cells):
         for header, text in zip(headers, row):
@@ -181,7 +181,7 @@ def findings_text(app) -> str:
 
 
 def plot_titles(app) -> list[str]:
-    return [plot.plt.monitor.title for plot in app.screen.query(LayerPlot)]
+    return [plot.chart(plot.size.width).title for plot in app.screen.query(LayerPlot)]
 
 
 # -- 1, 7. the table, the plots and the findings follow the view; log ----------------------
@@ -221,14 +221,13 @@ async def test_table_plots_findings_and_log_follow_the_view():
         assert re.match(r"weight gradients, log \| sum loss ", status_of(app.screen))
         for plot in app.screen.query(LayerPlot):
             drawn = text_of(plot)  # renders it
-            monitor = plot.plt.monitor
-            assert monitor.title.endswith(", log %")
-            labels = monitor.ylabels[0]
+            chart = plot.chart(plot.size.width)
+            assert chart.title.endswith(", log %") and chart.log
+            labels = [label for _, label in chart.yticks]
             assert labels, "no y tick labels on a log plot"
             for label in labels:
                 assert re.search(rf"{re.escape(label)}┤", drawn), label
-            top = monitor.ylim[0][1]
-            assert all(0 <= tick <= top for tick in monitor.yticks[0])
+            assert all(0 <= tick <= chart.top for tick, _ in chart.yticks)
 
 
 # -- 2, 6. keys scroll without Tab; help scrolls at once; vanishing gradients ------------
@@ -595,27 +594,6 @@ async def test_a_layer_of_only_nan_shows_no_step_size(view):
 
 
 # -- 7. log-scale histograms: y ticks at whole decades -------------------------------------
-
-
-def test_draw_histogram_log_puts_ticks_at_whole_decades():
-    hist = Histogram(edges=[float(i) for i in range(11)], counts=[1, 0, 9, 90, 900, 0, 0, 0, 0, 0])
-    fig = plotext_figure()
-    draw_histogram(fig, hist, "t", width=60, log=True)
-    monitor = fig.monitor
-    ticks = sorted(zip(monitor.yticks[0], monitor.ylabels[0]))
-    # percent of 1000 entries: 0.1% (one entry), 1%, 10%
-    assert [label for _, label in ticks] == ["0.1", "1", "10"]
-    assert [tick for tick, _ in ticks] == pytest.approx([0.1, 1.1, 2.1])
-    top = monitor.ylim[0][1]
-    assert all(0 < tick <= top for tick, _ in ticks)
-    # one entry in a bin still shows: the bar of 0.1% stands above zero
-    heights = bar_heights(monitor)
-    assert heights[0] == pytest.approx(0.1) and heights[1] == 0
-    assert heights[4] == pytest.approx(math.log10(90) + 1 + 0.1)  # 90% of the entries
-    fig.plotsize(60, 20)
-    text = fig.build()
-    for label in ("0.1", "10"):
-        assert label in text
 
 
 # -- 9. a stale result says whose it is ----------------------------------------------------

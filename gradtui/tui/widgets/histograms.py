@@ -1,17 +1,19 @@
-"""The histogram panes: one plotext histogram per tensor of the view (a layer of the
-built-in MLP, a parameter or module of a user's model), and the gradient-flow chart."""
+"""The histogram panes: one histogram per tensor of the view (a layer of the built-in
+MLP, a parameter or module of a user's model), and the gradient-flow chart."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 
-from gradtui.plots import SHORT_TITLES, draw_flow, draw_histogram
+from gradtui import bars
+from gradtui.plots import SHORT_TITLES, draw_flow
 from gradtui.result import Entry, Histogram
 from gradtui.table import short_name
-from gradtui.tui.widgets.chart import Chart
+from gradtui.tui.widgets.chart import Chart, TextChart
 
 PLOT_WIDTH = 38
 """Narrowest a histogram gets before the grid drops a column."""
@@ -21,7 +23,7 @@ PLOT_HEIGHT = 12
 MAX_PLOT_HEIGHT = 30
 
 
-class LayerPlot(Chart):
+class LayerPlot(TextChart):
     """A histogram of one tensor; keeps its data and redraws from it."""
 
     DEFAULT_CSS = """
@@ -38,12 +40,17 @@ class LayerPlot(Chart):
         self._hist, self._title, self._log = hist, title, log
         self.changed()
 
-    def draw(self, plt: Any) -> None:
+    def chart(self, width: int) -> bars.HistogramChart | None:
+        """What the plot draws at `width` columns (None: no tensor)."""
         if self._hist is None:
-            plt.clear_figure()
-            plt.title(self._title + " - none")
-        else:
-            draw_histogram(plt, self._hist, self._title, width=self.size.width, log=self._log)
+            return None
+        return bars.histogram_chart(self._hist, self._title, width=width, log=self._log)
+
+    def text(self, width: int, height: int) -> Text:
+        chart = self.chart(width)
+        if chart is None:
+            return Text(f"{self._title} - none", style="dim")
+        return bars.render(chart, width, height, bar_style=self.bar_style())
 
 
 class FlowPlot(Chart):

@@ -11,13 +11,13 @@ from textual.app import ComposeResult, RenderResult
 from textual.containers import Grid, Vertical
 from textual.widget import Widget
 
-from gradtui import run_plots, table
+from gradtui import bars, run_plots, table
 from gradtui.plots import UPDATE_RATIO_REFERENCE
 from gradtui.result import Entry, Histogram
 from gradtui.run_plots import Marks
 from gradtui.run_view import COLUMNS, BandRange, ClippedHistogram, Row, cells
 from gradtui.sign_map import draw_sign_map
-from gradtui.tui.widgets.chart import Chart
+from gradtui.tui.widgets.chart import Chart, TextChart
 from gradtui.tui.widgets.histograms import MAX_COLUMNS, MAX_PLOT_HEIGHT, PLOT_HEIGHT, PLOT_WIDTH
 from gradtui.tui.widgets.sign_map import MIN_HEIGHT, THEME_STYLES
 from gradtui.tui.widgets.sign_table import TAG_VARIABLES
@@ -114,9 +114,7 @@ class RunTable(Widget):
         colours = self.app.theme_variables
         out = Text(no_wrap=True, overflow="crop")
         out.append("  ")
-        out.append(
-            "  ".join(_align(COLUMNS[i].header, i, widths[i]) for i in shown), style="bold"
-        )
+        out.append("  ".join(_align(COLUMNS[i].header, i, widths[i]) for i in shown), style="bold")
         for index, row in enumerate(rows):
             selected = index == self._selected
             out.append("\n")
@@ -167,9 +165,7 @@ class BandChart(OverTime):
         """What the chart says without bands."""
         self._prepared = run_plots.prepare_bands([])
 
-    def show(
-        self, bands, title: str, marks: Marks, clip: BandRange | None, empty: str
-    ) -> None:
+    def show(self, bands, title: str, marks: Marks, clip: BandRange | None, empty: str) -> None:
         if bands is not self.bands:
             self._prepared = run_plots.prepare_bands(bands)
         self.bands, self.title, self.marks, self.clip = bands, title, marks, clip
@@ -214,7 +210,7 @@ class TimeChart(OverTime):
         )
 
 
-class StepHistogram(Chart):
+class StepHistogram(TextChart):
     """The exact histogram of one parameter's gradient at the shown step."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -227,10 +223,11 @@ class StepHistogram(Chart):
         self.hist, self.title, self.clipped = hist, title, clipped
         self.changed()
 
-    def draw(self, plt: Any) -> None:
-        run_plots.draw_step_histogram(
-            plt, self.hist, self.title, width=self.size.width, clipped=self.clipped
+    def text(self, width: int, height: int) -> Text:
+        chart = run_plots.step_histogram_chart(
+            self.hist, self.title, width=width, clipped=self.clipped
         )
+        return bars.render(chart, width, height, bar_style=self.bar_style())
 
 
 class RunCharts(Vertical):
