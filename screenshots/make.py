@@ -85,7 +85,10 @@ def main() -> None:
         print(f"wrote {svg}")
         if converter:
             png = svg.with_suffix(".png")
-            subprocess.run([converter, str(svg), "-o", str(png)], check=True)
+            # librsvg drops the no-break spaces that start a text run (a right-aligned
+            # table cell, a centred title) unless told to keep every space.
+            kept = svg.read_text().replace("<text ", '<text xml:space="preserve" ')
+            subprocess.run([converter, "-o", str(png)], input=kept.encode(), check=True)
             print(f"wrote {png}")
     if not converter:
         print("no rsvg-convert (apt-get install librsvg2-bin): SVG only")

@@ -88,14 +88,20 @@ def status_of(screen) -> str:
 
 
 def table_headers(sign_table: SignTable) -> list[str]:
-    return [str(column.label) for column in sign_table.columns.values()]
+    """The headers drawn, read from the text on screen and checked against the widget's."""
+    drawn = text_of(sign_table).splitlines()[0].split()
+    assert drawn == [w for h in sign_table.shown_headers for w in h.split()]
+    return sign_table.shown_headers
 
 
 def table_cells(sign_table: SignTable) -> list[list[str]]:
-    return [
-        [str(cell).strip() for cell in sign_table.get_row_at(i)]
-        for i in range(sign_table.row_count)
-    ]
+    """The cells drawn, checked against the text on screen line by line."""
+    cells = sign_table.cells
+    lines = text_of(sign_table).splitlines()[1:]
+    assert len(lines) == len(cells)
+    for line, row in zip(lines, cells):
+        assert line.split() == [w for cell in row for w in cell.split()]
+    return cells
 
 
 def _finite(stats: TensorStats | None) -> bool:

@@ -22,6 +22,9 @@ from gradtui.spec import Spec
 from gradtui.tui.screens.probe import ProbeScreen
 from gradtui.tui.widgets.status import StatusLine
 
+WARM_UP_DELAY = 0.3
+"""Seconds from mounting to loading torch and compiling the kernels in the background."""
+
 
 class GradApp(App[None]):
     """Keyboard-driven exploration of back-propagated gradients."""
@@ -63,7 +66,10 @@ class GradApp(App[None]):
 
     def on_mount(self) -> None:
         if self.run_path is None:  # a recorded run needs no torch
-            self.call_after_refresh(self.warm_up)
+            # Not at once: importing torch holds the GIL for long stretches, and the
+            # writer thread that sends the first frame to the terminal would wait on it
+            # (about 80 ms of a 0.5 s start). A probe asked for sooner loads torch itself.
+            self.set_timer(WARM_UP_DELAY, self.warm_up)
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self) -> None:

@@ -24,6 +24,7 @@ from gradtui.spec import PRESETS, Spec, describe
 from gradtui.table import number
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import ProbeFailed, ProbeFinished
+from gradtui.tui.same_thread import SameThread
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.config import ConfigPane
 from gradtui.tui.widgets.form import FieldForm
@@ -48,7 +49,10 @@ WELCOME = (
 _PROBING = threading.Lock()
 """Held by the probe that is building or measuring."""
 
-LOADING_DELAY = 0.2
+_PROBE_THREAD = SameThread("gradtui-probe")
+"""Where every probe runs (see gradtui.tui.same_thread)."""
+
+LOADING_DELAY = 0.4
 """Seconds a run may take before the loading indicator shows."""
 
 PAGE_SIZE = 10
@@ -280,7 +284,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             if worker.is_cancelled:
                 return
         try:
-            result = run_probe(spec, cancel=worker.cancelled_event)
+            result = _PROBE_THREAD.call(run_probe, spec, cancel=worker.cancelled_event)
         except Cancelled:
             return
         except Exception as error:  # anything at all: the screen reports it and lives on

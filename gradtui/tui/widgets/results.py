@@ -4,7 +4,6 @@ that the screen's keys scroll."""
 from __future__ import annotations
 
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable
 
 from gradtui.tui.widgets.sign_table import SignTable
 
@@ -34,11 +33,8 @@ class ResultsPane(VerticalScroll):
         for child in self.children:
             if hasattr(child, "fit") or not child.display:
                 continue
-            if isinstance(child, DataTable):
-                used += child.row_count + int(child.show_header)
-            else:
-                inner = width - child.styles.padding.width
-                used += child.get_content_height(self.size, self.size, inner)
+            inner = width - child.styles.padding.width
+            used += child.get_content_height(self.size, self.size, inner)
         for chart in self.children:
             if hasattr(chart, "fit"):
                 chart.fit(self.scrollable_content_region.height - used)
