@@ -321,3 +321,21 @@ async def test_the_map_before_a_run_and_after_a_smaller_network():
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert rendered(app).startswith("layer 2/2")
+
+
+@pytest.mark.parametrize("shape", [(1, 100), (100, 1), (1, 1), (3, 301)])
+def test_one_row_and_one_column_gradients_on_both_paths(stats_path, shape):
+    """The seed's output layer is 1 x 100: a single row is a map of one row of blocks."""
+    grad = torch.randn(shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    grad[grad.abs() < 0.2] = 0.0
+    (sign_map,) = lab.collect([lab.queue(grad)])
+    assert_map_matches(sign_map, grad.numpy())
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0)])
+def test_an_empty_gradient_maps_to_no_counts(stats_path, shape):
+    (sign_map,) = lab.collect([lab.queue(torch.empty(shape))])
+    assert (sign_map.rows, sign_map.cols) == shape
+    assert sum(map(sum, sign_map.pos)) == sum(map(sum, sign_map.neg)) == 0
+    assert lab.block_edges(0, 1) == [0]
+    assert lab.block_edges(5, 2) == [0, 2, 4, 5]

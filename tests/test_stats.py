@@ -521,3 +521,49 @@ def test_rows_longer_than_a_chunk():
     got = stats_of(x, 9, rows=True)
     assert got.row_coherence == 1 / 3 and got.nonfinite == 1
     assert_matches(got, reference_stats(x.numpy(), 9, rows=True))
+
+
+# -- found by mutation testing: NaN beside one sign, lone and lopsided norms, rows --------
+
+
+def test_nan_beside_values_of_one_sign_leaves_the_range_to_the_finite_ones():
+    """NaN is masked out of each row's extremes: counting it as 0 would stretch the
+    range of an all-positive (all-negative) row to 0 and move every edge."""
+    x = torch.tensor([[math.nan, 1.0, 2.0], [math.nan, 3.0, 4.0]])
+    got = stats_of(x, bins=4, rows=True)
+    assert (got.min, got.max) == (1.0, 4.0)
+    assert got.hist.edges[0] == 1.0 and got.hist.edges[-1] == 4.0
+    assert got.row_coherence == 1.0 and got.nonfinite == 2
+    y = stats_of(-x, bins=4, rows=True)
+    assert (y.min, y.max) == (-4.0, -1.0)
+    assert y.hist.edges[0] == -4.0 and y.hist.edges[-1] == -1.0
+
+
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        ([3.0], 3.0),  # one entry: its magnitude
+        ([-1e300, 1.0], 1e300),  # the largest magnitude is negative: scaled from it
+        ([-3e-200, 4e-200], 5e-200),  # squares underflow: scaled up
+    ],
+)
+def test_norm_of_a_lone_entry_and_of_lopsided_magnitudes(values, expected):
+    x = torch.tensor(values, dtype=torch.float64)
+    _, (value,) = collect([], [norm(x)])
+    assert math.isclose(value, expected, rel_tol=1e-12)
+
+
+def test_std_of_two_entries_and_of_two_equal_ones():
+    assert stats_of(torch.tensor([1.0, 3.0])).std == pytest.approx(math.sqrt(2.0))
+    assert stats_of(torch.tensor([5.0, 5.0])).std == 0.0
+
+
+def test_no_finite_entry_has_no_extremes():
+    got = stats_of(torch.tensor([math.nan, math.inf, -math.inf]))
+    assert got.min is None and got.max is None
+
+
+def test_a_matrix_measured_without_rows_has_no_row_coherence():
+    x = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
+    assert stats_of(x, rows=False).row_coherence is None
+    assert stats_of(x, rows=True).row_coherence == 1.0

@@ -57,7 +57,7 @@ class PendingSignMap:
 def queue(grad: Tensor) -> PendingSignMap:
     """Queue the sign map of a 2-D gradient (rows: output neurons) on its device."""
     matrix = grad.detach()
-    matrix = matrix.reshape(matrix.shape[0], -1)
+    matrix = matrix.flatten(1)  # (0, 5) stays (0, 5): reshape(0, -1) is ambiguous
     rows, cols = matrix.shape
     row_step, col_step = block_step(rows, ROWS), block_step(cols, COLS)
     per_row = _per_row_fused(matrix, col_step)

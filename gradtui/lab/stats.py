@@ -314,7 +314,7 @@ def _fused_unavailable(x: Tensor) -> str | None:
 
 def _as_rows(x: Tensor) -> np.ndarray:
     """`x` as a C-contiguous 2-D array, rows kept (1-D as one row)."""
-    matrix = x.reshape(x.shape[0], -1) if x.dim() >= 2 else x.reshape(1, -1)
+    matrix = x.flatten(1) if x.dim() >= 2 else x.reshape(1, -1)
     return matrix.contiguous().numpy()
 
 
@@ -411,7 +411,7 @@ def _summarize_eager(
     # Pass 1: finite minimum and maximum, per row where rows are measured (rows of
     # `matrix`; otherwise, blocks of one long row).
     if rows:
-        matrix = x.reshape(x.shape[0], -1)
+        matrix = x.flatten(1)
         blocks = matrix.split(max(1, size // matrix.shape[1]), dim=0)
     else:
         blocks = x.reshape(1, -1).split(size, dim=1)

@@ -551,7 +551,7 @@ def _loss(loss: Any) -> Tensor | None:
 
 def _rows(x: Tensor) -> np.ndarray:
     """A contiguous CPU tensor as a 2-D numpy view, rows kept (1-D as one row)."""
-    return x.reshape(x.shape[0], -1).numpy() if x.dim() >= 2 else x.reshape(1, -1).numpy()
+    return x.flatten(1).numpy() if x.dim() >= 2 else x.reshape(1, -1).numpy()
 
 
 def _weight_sums_torch(w: Tensor, buffer: Tensor, diff: bool) -> Tensor:
