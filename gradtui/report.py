@@ -63,8 +63,10 @@ def histogram_text(result: ProbeResult, width: int, *, color: bool) -> list[Text
     blocks = []
     for entry in result.weights:
         shape = "x".join(str(n) for n in entry.shape)
-        name = f"layer {entry.label}" if result.model is None else table.short_name(entry.name)
-        title = f"{name} weight gradient ({shape})"
+        if result.model is None:
+            title = f"layer {entry.label} weight gradient ({shape})"
+        else:  # the name says which tensor: `blocks.0.attn.in_proj_weight`
+            title = bars.titled(entry.name, f"gradient ({shape})", width - len(", %"))
         chart = bars.histogram_chart(entry.stats.hist, title, width=width)
         styles = {"bar_style": "cyan"} if color else {"axis_style": "", "title_style": ""}
         blocks.append(bars.render(chart, width, HISTOGRAM_HEIGHT, **styles))

@@ -320,8 +320,10 @@ def step_histogram_chart(
     """The exact histogram at the shown step; `clipped`: only its bins between the
     1st and 99th percentile, the entries left out counted under the chart."""
     if hist is None:
-        return HistogramChart(title, [0.0], 1.0, [], [], message="no gradient at this step")
-    note = None
+        return HistogramChart(
+            title, [0.0], 1.0, [], [], message="no gradient at this step", note=""
+        )
+    note = ""  # a blank line where the charts beside it have their legend
     if clipped is not None:
         below, above, total = clipped.below, clipped.above, clipped.total
         texts = (

@@ -168,7 +168,7 @@ async def test_views_switch_by_key():
             assert grid.display == (view != "flow")
         await pilot.press("v")
         assert app.screen.view == "bias"
-        titles = [plot._title for plot in app.query(LayerPlot)]
+        titles = [plot.title(plot.size.width) for plot in app.query(LayerPlot)]
         assert titles[0] == "L1 100 dL/db"  # the bias gradient has 100 entries
         await pilot.press("l")
         assert app.screen.log_counts and app.query(LayerPlot).first()._log

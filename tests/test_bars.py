@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from gradtui.bars import format_tick, histogram_chart, render, spaced_ticks
+from gradtui.bars import histogram_chart, render, round_ticks, spaced_ticks, tick_labels
 from gradtui.result import Histogram
 
 GLYPHS = " ▁▂▃▄▅▆▇█"
@@ -19,8 +19,10 @@ def read(text: str) -> tuple[list[str], list[int], dict[int, str], str, list[str
     lines = text.split("\n")
     axis = next(i for i, line in enumerate(lines) if "└" in line)
     left = lines[axis].index("└")
-    width = len(lines[axis]) - left - 1
-    plot = lines[1:axis]
+    width = lines[axis].index("┘") - left - 1
+    assert lines[1] == " " * left + "┌" + "─" * width + "┐"  # the frame's top
+    plot = lines[2:axis]
+    assert all(line[left + 1 + width] == "│" for line in plot)  # and its right edge
     heights = [0] * width
     labels: dict[int, str] = {}
     for depth, line in enumerate(reversed(plot)):
@@ -48,7 +50,7 @@ def drawn(counts: list[int], width: int = 60, height: int = 14, log: bool = Fals
 def test_bars_stand_over_their_bins_as_tall_as_their_share():
     chart, (lines, heights, labels, _, plot) = drawn([0, 0, 10, 0, 0, 0, 0, 0, 0, 5])
     rows = len(plot)
-    assert len(lines) == 14 and rows == 14 - 3
+    assert len(lines) == 14 and rows == 14 - 4
     columns = len(heights)
     for c, h in enumerate(heights):  # each column shows the bin its centre falls in
         bin_ = int((c + 0.5) * 10 / columns)
@@ -106,21 +108,44 @@ def test_a_column_over_several_bins_shows_the_tallest_of_them_each_bin_once():
 
 @pytest.mark.parametrize("width", [16, 24, 38, 44, 60, 80, 100, 160])
 @pytest.mark.parametrize("lo,hi", [(-3e-2, 3e-2), (-1.4e-3, 1.4e-3), (0.0, 12345.0), (-1e9, -1e8)])
-def test_tick_labels_are_whole_apart_and_name_their_bins_centre(width, lo, hi):
+def test_x_ticks_are_round_values_marked_under_their_columns_and_never_cut(width, lo, hi):
     counts = [(i * 37) % 50 for i in range(50)]
     h = hist(counts, lo, hi)
     chart = histogram_chart(h, "a title longer than some of the widths", width=width)
     lines = render(chart, width, 12).plain.split("\n")
     assert len(lines) == 12
     assert all(len(line) <= width for line in lines)
-    ticks = lines[-1]
-    words = ticks.split()
-    assert words, "no x tick label at all"
+    axis = lines[-2]
+    left, right = axis.index("└"), axis.index("┘")
+    marks = [c for c in range(left + 1, right) if axis[c] == "┬"]
+    assert len(marks) == len(chart.xticks)
+    columns = right - left - 1
+    for (value, _label), mark in zip(chart.xticks, marks):
+        assert lo <= value <= hi
+        # the mark stands in the column whose x range holds the value
+        step = (hi - lo) / columns
+        centre = lo + (mark - left - 1 + 0.5) * step
+        assert abs(centre - value) <= step / 2 * (1 + 1e-9)
+    words = lines[-1].split()
     expected = [label for _, label in chart.xticks]
     assert all(word in expected for word in words)  # whole labels only, none cut
-    for t, label in chart.xticks:
-        assert label == format_tick((h.edges[t] + h.edges[t + 1]) / 2)
     assert words == [w for w in expected if w in words]  # in order, never overlapping
+    if width >= 38:
+        assert len(words) >= 2  # a readable axis at the app's narrowest plot
+    if lo < 0 < hi and width >= 38:
+        assert "0" in words  # zero is where the signs split
+
+
+def test_round_ticks_are_multiples_of_one_two_or_five():
+    assert round_ticks(-0.03, 0.03, 5) == pytest.approx([-0.02, 0.0, 0.02])
+    assert round_ticks(0.115, 0.16, 5) == pytest.approx([0.12, 0.13, 0.14, 0.15, 0.16])
+    assert round_ticks(-1.8e-3, 1.8e-3, 3) == pytest.approx([-1e-3, 0.0, 1e-3])
+    assert round_ticks(1.0, 1.0, 3) == [] and round_ticks(0.0, math.inf, 3) == []
+    assert tick_labels([-0.02, 0.0, 0.02]) == ["-0.02", "0", "0.02"]
+    assert tick_labels([0.12, 0.13]) == ["0.12", "0.13"]
+    assert tick_labels([-0.001, 0.0, 0.001]) == ["-1e-03", "0", "1e-03"]
+    assert tick_labels([-0.001, -0.0005, 0.0]) == ["-1.0e-03", "-5.0e-04", "0"]
+    assert tick_labels([20000.0, 40000.0]) == ["2e+04", "4e+04"]
 
 
 def test_the_same_chart_writes_the_same_text_every_time():
@@ -149,3 +174,5 @@ def test_a_note_goes_under_the_ticks():
     chart = histogram_chart(hist([1, 2, 3]), "t", width=40, note="clip: 3 out")
     lines = render(chart, 40, 10).plain.split("\n")
     assert len(lines) == 10 and lines[-1].strip() == "clip: 3 out"
+    blank = render(histogram_chart(hist([1, 2, 3]), "t", width=40, note=""), 40, 10)
+    assert blank.plain.split("\n")[-1] == ""  # the line is kept, empty

@@ -197,7 +197,7 @@ def test_layers_filters_outputs_too_and_a_miss_lists_six_names(tmp_path):
     assert error.value.field == "layers"
     assert error.value.reason == (
         "'nothing' matches no parameter; the parameters: "
-        "0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias"
+        "0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias, ... (8 in all)"
     )
 
 

@@ -295,7 +295,9 @@ def measure(
     parameters = [p for p in named_parameters(model) if keep(p.name)]
     if not parameters:
         if spec.layers:
-            names = ", ".join(p.name for p in named_parameters(model)[:6])
+            every = named_parameters(model)
+            names = ", ".join(p.name for p in every[:6])
+            names += f", ... ({len(every)} in all)" if len(every) > 6 else ""
             raise SpecError(
                 "layers", f"{spec.layers!r} matches no parameter; the parameters: {names}"
             )

@@ -424,9 +424,10 @@ class ProbeScreen(ScrollKeys, Screen[None]):
     def _spec_changed(self, event: FieldForm.Changed) -> None:
         self.app.spec = event.value
         self._mark_stale()
-        if event.errors:
-            name, reason = next(iter(event.errors.items()))
-            self.status(f"Invalid {name}: {reason}", error=True)
+        error = self.pane.form.first_error()
+        if error is not None:
+            label, reason = error
+            self.status(f"Invalid {label}: {reason}", error=True)
         elif event.value is not None:
             self.sub_title = spec_summary(event.value)
             self.status("Press r to run" + (" again." if self.result else " the probe."))
@@ -438,12 +439,12 @@ class ProbeScreen(ScrollKeys, Screen[None]):
     # -- actions --------------------------------------------------------------------
 
     def action_run(self) -> None:
-        errors = self.pane.errors
-        if errors:
-            name, reason = next(iter(errors.items()))
-            self.status(f"Not run, invalid {name}: {reason}", error=True)
+        error = self.pane.form.first_error()
+        if error is not None:
+            label, reason = error
+            self.status(f"Not run, invalid {label}: {reason}", error=True)
             self.notify(
-                f"{name}: {reason}", title="Not run: invalid configuration", severity="error"
+                f"{label}: {reason}", title="Not run: invalid configuration", severity="error"
             )
             return
         self.runs_started += 1

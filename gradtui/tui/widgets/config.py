@@ -30,6 +30,7 @@ class ConfigPane(VerticalScroll):
     ConfigPane > .preset-row { height: 1; }
     ConfigPane > .preset-row > Label { width: 8; color: $text-muted; }
     ConfigPane > .preset-row > Select { width: 1fr; }
+    ConfigPane > FieldForm { width: 100%; height: auto; }
     ConfigPane > Button { margin: 1 0 0 8; }
     ConfigPane > #model-note { display: none; height: auto; color: $text-muted; }
     ConfigPane.-own-model > #model-note { display: block; }

@@ -41,6 +41,8 @@ class FieldRow(Widget):
         super().__init__(id=f"row-{name}")
         self.field_name = name
         """The field this row edits."""
+        self.label = label
+        """The field's name as the form shows it (`batch` for batch_size)."""
         self.editor = editor
         self._label = Label(label, classes="field-label")
         self._label.tooltip = help
@@ -160,6 +162,13 @@ class FieldForm(Vertical):
                 row.field_name: row for row in self.query(FieldRow) if row.field_name in names
             }
         return self._rows
+
+    def first_error(self) -> tuple[str, str] | None:
+        """(the row's label, the reason) of the first field whose text is not allowed."""
+        for name, reason in self.errors.items():
+            row = self.rows().get(name)
+            return (row.label if row is not None else name), reason
+        return None
 
     def texts(self) -> dict[str, str]:
         return {name: row.text for name, row in self.rows().items()}

@@ -12,7 +12,6 @@ from textual.containers import Grid, Vertical
 from gradtui import bars
 from gradtui.plots import SHORT_TITLES, draw_flow
 from gradtui.result import Entry, Histogram
-from gradtui.table import short_name
 from gradtui.tui.widgets.chart import Chart, TextChart
 
 PLOT_WIDTH = 38
@@ -33,23 +32,30 @@ class LayerPlot(TextChart):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._hist: Histogram | None = None
-        self._title = ""
+        self._name = ""
+        self._about = ""
         self._log = False
 
-    def show(self, hist: Histogram | None, title: str, *, log: bool) -> None:
-        self._hist, self._title, self._log = hist, title, log
+    def show(self, hist: Histogram | None, name: str, about: str, *, log: bool) -> None:
+        """The histogram `hist` of the tensor `name`; `about`: its shape and what it is."""
+        self._hist, self._name, self._about, self._log = hist, name, about, log
         self.changed()
+
+    def title(self, width: int) -> str:
+        """`name shape what` in `width` columns (with the chart's ", %"): the name gives
+        up its middle first."""
+        return bars.titled(self._name, self._about, width - len(", log %" if self._log else ", %"))
 
     def chart(self, width: int) -> bars.HistogramChart | None:
         """What the plot draws at `width` columns (None: no tensor)."""
         if self._hist is None:
             return None
-        return bars.histogram_chart(self._hist, self._title, width=width, log=self._log)
+        return bars.histogram_chart(self._hist, self.title(width), width=width, log=self._log)
 
     def text(self, width: int, height: int) -> Text:
         chart = self.chart(width)
         if chart is None:
-            return Text(f"{self._title} - none", style="dim")
+            return Text(f"{self.title(width)} - none", style="dim")
         return bars.render(chart, width, height, bar_style=self.bar_style())
 
 
@@ -70,12 +76,12 @@ class FlowPlot(Chart):
             draw_flow(plt, self._layers, width=self.size.width)
 
 
-def plot_title(entry: Entry, view: str) -> str:
-    """`L2 100x100 dL/dW` for a layer of the built-in MLP, else the short name and shape."""
+def plot_name(entry: Entry, view: str) -> tuple[str, str]:
+    """(`L2`, `100x100 dL/dW`) for a layer of the built-in MLP, else the entry's whole
+    name and the same shape and short title (the plot shortens the name to its width)."""
     shape = "x".join(str(n) for n in entry.shape)
-    if entry.label.isdigit():
-        return f"L{entry.label} {shape} {SHORT_TITLES[view]}"
-    return f"{short_name(entry.label, 22)} {shape}"
+    name = f"L{entry.label}" if entry.label.isdigit() else entry.label
+    return name, f"{shape} {SHORT_TITLES[view]}"
 
 
 class HistogramGrid(Vertical):
@@ -84,7 +90,7 @@ class HistogramGrid(Vertical):
 
     DEFAULT_CSS = """
     HistogramGrid { height: auto; }
-    HistogramGrid > Grid { height: auto; grid-gutter: 0 1; }
+    HistogramGrid > Grid { height: auto; grid-gutter: 0 2; }
     HistogramGrid > FlowPlot { display: none; }
     HistogramGrid.-flow > Grid { display: none; }
     HistogramGrid.-flow > FlowPlot { display: block; }
@@ -132,5 +138,5 @@ class HistogramGrid(Vertical):
             plots = [LayerPlot(id=f"plot-{i + 1}") for i in range(len(entries))]
             await grid.mount_all(plots)
         for plot, entry in zip(plots, entries):
-            plot.show(entry.stats.hist, plot_title(entry, view), log=log)
+            plot.show(entry.stats.hist, *plot_name(entry, view), log=log)
         self.fit(self._available)
