@@ -525,3 +525,78 @@ def test_watch_is_reached_lazily_and_unwraps():
 
     assert unwrap(torch.compile(model, backend="eager")) is model
     assert gradtui.watch is Watch  # the lazy name is the class itself
+
+
+# -- found by mutation testing: defaults, activations at recorded steps only, sign maps ---
+
+
+def test_the_default_records_every_tenth_step_and_describes_the_run(tmp_path):
+    model, _ = watch_scripts.make()
+    path = tmp_path / "default.gradtui"
+    with gradtui.watch(model, path) as watch:
+        for step in range(1, 22):
+            x, y = watch_scripts.batch(step)
+            nn.functional.mse_loss(model(x), y).backward()
+            watch.step()
+            model.zero_grad()
+    run = open_run(path)
+    assert run.steps() == [1, 11, 21]
+    size = sum(p.numel() for p in model.parameters())
+    assert run.meta.model == f"Sequential, {size:,} parameters"
+    assert run.meta.device == "cpu" and run.meta.every == 10
+    assert [k for _, k, _ in run.params] == ["param"] * 6  # no outputs by default
+    assert run.sign_map("0.weight", 1) is None  # nor sign maps
+
+
+def test_outputs_are_those_of_the_recorded_steps_forward(tmp_path):
+    """With every=3, the forward of steps 1, 4 and 7 is measured, not the one before."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh())
+    seen: dict[int, np.ndarray] = {}
+    path = tmp_path / "every3.gradtui"
+    with gradtui.watch(model, path, every=3, activations=True) as watch:
+        for step in range(1, 8):
+            out = model(torch.full((2, 4), float(step)))
+            seen[step] = out.detach().numpy().copy()
+            out.sum().backward()
+            watch.step()
+    run = open_run(path)
+    assert run.steps() == [1, 4, 7]
+    for step in (1, 4, 7):
+        check_figures(run.stats(step)["1"].stats, seen[step], rows=False)
+
+
+def test_sign_maps_are_recorded_at_recorded_steps(tmp_path):
+    from gradtui.lab import sign_map as lab
+
+    model, _ = watch_scripts.make()
+    path = tmp_path / "maps.gradtui"
+    grads = {}
+    with gradtui.watch(model, path, every=2, sign_maps=True) as watch:
+        for step in range(1, 4):
+            x, y = watch_scripts.batch(step)
+            nn.functional.mse_loss(model(x), y).backward()
+            grads[step] = {n: p.grad.clone() for n, p in model.named_parameters()}
+            watch.step()
+            model.zero_grad()
+    run = open_run(path)
+    for step in (1, 3):
+        for name in ("0.weight", "2.weight", "4.weight"):
+            (expected,) = lab.collect([lab.queue(grads[step][name])])
+            got = run.sign_map(name, step)
+            assert (got.pos, got.neg) == (expected.pos, expected.neg), (step, name)
+        assert run.sign_map("0.bias", step) is None  # a vector has no map
+    assert run.sign_map("0.weight", 2) is None  # not a recorded step
+
+
+def test_a_pattern_matching_nothing_lists_eight_parameters_and_says_there_are_more(tmp_path):
+    model = nn.Sequential(*[nn.Linear(2, 2) for _ in range(5)])
+    with pytest.raises(ValueError) as error:
+        gradtui.watch(model, tmp_path / "x.gradtui", layers="nothing", activations=True)
+    assert str(error.value) == (
+        "layers: 'nothing' matches no parameter that requires grad nor leaf module; the "
+        "model's parameters: 0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias, "
+        "3.weight, 3.bias, ..."
+    )
+    with pytest.raises(TypeError, match=r"^model: expected a torch\.nn\.Module, got str$"):
+        gradtui.watch("model", tmp_path / "y.gradtui")
