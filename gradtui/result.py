@@ -512,4 +512,4 @@ def comparison_json(runs: list[TrainResult], threshold: float) -> str:
 def stats_path_text(result: ProbeResult) -> str:
     """Which statistics path measured a probe, and why, in words."""
     name = "fused numba kernels" if result.stats_path == "fused" else "plain torch"
-    return f"{name}" + (f" ({result.stats_note})" if result.stats_note else "")
+    return name + (f", {result.stats_note}" if result.stats_note else "")

@@ -303,7 +303,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         elapsed = message.elapsed * 1000
         # Why a run is slow, when it is: the plain torch path measured, not the kernels.
         path = (
-            "" if message.result.stats_path == "fused" else f" ({stats_path_text(message.result)})"
+            "" if message.result.stats_path == "fused" else f" on {stats_path_text(message.result)}"
         )
         self.status(f"Ran in {elapsed:.0f} ms{path}: {self._result_summary(message.result)}")
         if not message.result.finite:
