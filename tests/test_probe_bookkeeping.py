@@ -314,3 +314,79 @@ def test_a_layer_with_no_outputs_is_measured_not_a_crash(tmp_path):
     empty = params["none.weight"]
     assert empty.shape == (0, 2) and empty.stats.numel == 0
     assert empty.stats.row_coherence is None and empty.sign_map.rows == 0
+
+
+def test_a_bare_module_attention_and_exact_counts(tmp_path):
+    """A model that is itself a Linear names its parameters `weight` and `bias`; an
+    attention module (no `.weight`) is measured with no input share; a loss that
+    reaches no parameter names the file."""
+    bare = write(
+        tmp_path,
+        """
+        def model():
+            return nn.Linear(3, 2)
+
+        def batch():
+            return torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, 1.0]])
+        """,
+    )
+    result = run_probe(Spec(model=bare, device="cpu"))
+    params = by_name(result.parameters)
+    assert list(params) == ["weight", "bias"]
+    assert params["weight"].summed_over == 2 and isinstance(params["weight"].summed_over, int)
+    assert params["weight"].input_non_negative == pytest.approx(5 / 6)
+
+    attention = write(
+        tmp_path,
+        """
+        def model():
+            return nn.MultiheadAttention(4, 2, batch_first=True)
+
+        def batch():
+            return (torch.randn(1, 3, 4), torch.randn(1, 3, 4), torch.randn(1, 3, 4))
+
+        def loss(output, batch):
+            return output[0].sum()
+        """,
+        name="attn.py",
+    )
+    params = by_name(run_probe(Spec(model=attention, device="cpu")).parameters)
+    assert params["in_proj_weight"].input_non_negative is None
+    assert params["in_proj_weight"].shape == (12, 4)
+
+    detached = write(
+        tmp_path,
+        """
+        def model():
+            return nn.Linear(2, 2)
+
+        def batch():
+            return torch.ones(1, 2)
+
+        def loss(output, batch):
+            other = torch.ones(2, requires_grad=True)  # a graph, but not the model's
+            return (output.detach() * other).sum()
+        """,
+        name="detached.py",
+    )
+    with pytest.raises(SpecError) as error:
+        run_probe(Spec(model=detached, device="cpu"))
+    assert error.value.field == "model" and "detached.py" in str(error.value)
+    assert "no parameter received a gradient" in str(error.value)
+
+
+@pytest.mark.parametrize("layers,listed", [(3, "2.bias"), (4, "2.bias, ... (8 in all)")])
+def test_the_list_of_parameters_says_when_it_stops_short(tmp_path, layers, listed):
+    path = write(
+        tmp_path,
+        f"""
+        def model():
+            return nn.Sequential(*[nn.Linear(2, 2) for _ in range({layers})])
+
+        def batch():
+            return torch.randn(3, 2)
+        """,
+    )
+    with pytest.raises(SpecError) as error:
+        run_probe(Spec(model=path, device="cpu", layers="nothing"))
+    assert error.value.reason.endswith(listed)
