@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from gradtui.result import Histogram
+from gradtui.table import short_name
 
 EIGHTHS = " ▁▂▃▄▅▆▇█"
 """A bar's top: 0 to 8 eighths of a row."""
@@ -74,17 +75,6 @@ def tick_labels(ticks: list[float]) -> list[str]:
     return ["0" if t == 0 else f"{t:.{digits}e}" for t in ticks]
 
 
-def fit_name(name: str, width: int) -> str:
-    """`name`, its middle replaced by `~` when longer than `width` (a third of the room
-    for the start, the rest for the end, which tells most)."""
-    if len(name) <= width:
-        return name
-    if width < 3:
-        return name[-width:] if width > 0 else ""
-    head = (width - 1) // 3
-    return name[:head] + "~" + name[len(name) - (width - 1 - head) :]
-
-
 def titled(name: str, rest: str, width: int) -> str:
     """`name rest` in `width` characters. What gives way first: the words of `rest`
     after its first (the shape stays, the view is named elsewhere), then the name's
@@ -95,7 +85,7 @@ def titled(name: str, rest: str, width: int) -> str:
         if len(name) + 1 + len(about) <= width:
             return f"{name} {about}"
     about = " ".join(words[:1])
-    return f"{fit_name(name, width - len(about) - 1)} {about}".strip()
+    return f"{short_name(name, width - len(about) - 1)} {about}".strip()
 
 
 @dataclass(frozen=True)

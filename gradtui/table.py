@@ -123,6 +123,8 @@ def short_name(name: str, width: int = NAME_WIDTH) -> str:
     (`in_proj_weight` and `out_proj.weight` stay apart)."""
     if len(name) <= width:
         return name
+    if width < 3:  # no room for a start, a `~` and an end
+        return name[len(name) - width :] if width > 0 else ""
     head = (width - 1) // 3
     return name[:head] + "~" + name[len(name) - (width - 1 - head) :]
 
