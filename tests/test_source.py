@@ -863,3 +863,130 @@ def test_the_mlp_example_is_the_builtin_network_bit_for_bit(seed, dtype):
     forward_loss(source, model, (x,), {}).backward()
     builtin(builtin_x).sum().backward()  # the built-in `sum` loss
     assert all(torch.equal(a.grad, b.grad) for a, b in zip(ours, theirs))
+
+
+# -- found by mutation testing: the file system's odd cases, the user's own semantics ----
+
+
+def test_a_dangling_link_a_fifo_and_an_unreadable_file(here, monkeypatch):
+    import os
+
+    os.symlink("nowhere.py", here / "link.py")
+    assert reason(load_source, "link.py") == "link.py: no such file"
+    assert reason(load_source, "nets/nope.py") == "nets/nope.py: no such file"  # no hint
+    os.mkfifo(here / "pipe.py")
+    assert reason(load_source, "pipe.py") == "pipe.py: not a regular file; expected a .py file"
+    write(here, "locked.py", NET)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    assert reason(load_source, "locked.py") == "locked.py: cannot read it: Permission denied"
+
+
+def test_the_users_file_keeps_its_own_semantics(here):
+    """Compiled with its own future flags (not gradtui's `annotations`), registered in
+    sys.modules while it runs (a dataclass needs that), its folder first on sys.path, as
+    `python nets/own.py` would have it."""
+    write(
+        here,
+        "nets/own.py",
+        NET
+        + textwrap.dedent(
+            """
+            import dataclasses
+            import os
+            import sys
+
+            def annotated(x: int) -> None:
+                pass
+
+            @dataclasses.dataclass
+            class Sizes:
+                width: int = 20
+
+            assert annotated.__annotations__["x"] is int, "annotations were postponed"
+            assert sys.path[0] == os.path.dirname(os.path.abspath(__file__)), sys.path[:2]
+
+            def batch():
+                return torch.randn(2, Sizes().width)
+            """
+        ),
+    )
+    source, model, loss = probe("nets/own.py")
+    assert loss.shape == ()
+    assert sys.modules[source.module.__name__] is source.module
+
+
+def test_a_syntax_error_in_a_module_given_by_name(packages, monkeypatch):
+    write(packages, "badpkg/__init__.py", "")
+    write(packages, "badpkg/nets.py", "def model(:\n    pass\n")
+    monkeypatch.chdir(packages)
+    assert reason(load_source, "badpkg.nets") == (
+        "badpkg.nets: syntax error: invalid syntax (badpkg/nets.py:1)"
+    )
+
+
+def test_a_model_or_batch_that_cannot_move_names_it(here):
+    write(
+        here,
+        "stubborn.py",
+        NET
+        + textwrap.dedent(
+            """
+            class Stubborn(Net):
+                def to(self, *args, **kwargs):
+                    raise RuntimeError("stays put")
+
+            def model():
+                return Stubborn()
+
+            def batch():
+                return torch.randn(2, 20)
+            """
+        ),
+    )
+    source = load_source("stubborn.py")
+    assert reason(build, source, seed=0) == (
+        "stubborn.py: moving the model to cpu raised RuntimeError: stays put"
+    )
+
+
+def test_a_namedtuple_in_the_batch_is_moved_field_by_field_and_keeps_its_type(here):
+    write(
+        here,
+        "named.py",
+        textwrap.dedent(
+            """
+            from typing import NamedTuple
+
+            import torch
+            from torch import nn
+
+            class Pair(NamedTuple):
+                x: torch.Tensor
+                scale: float
+
+            class Net(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.fc = nn.Linear(20, 5)
+
+                def forward(self, pair):
+                    return self.fc(pair.x) * pair.scale
+
+            def model():
+                return Net()
+
+            def batch():
+                return (Pair(torch.randn(2, 20, dtype=torch.float64), 2.0),)
+            """
+        ),
+    )
+    source = load_source("named.py")
+    model, args, kwargs = build(source, seed=0, dtype=torch.float32)
+    (moved,) = args
+    assert type(moved).__name__ == "Pair" and moved.x.dtype == torch.float32
+    assert moved.scale == 2.0
+    assert forward_loss(source, model, args, kwargs).dtype == torch.float32
