@@ -923,9 +923,10 @@ def test_a_syntax_error_in_a_module_given_by_name(packages, monkeypatch):
     write(packages, "badpkg/__init__.py", "")
     write(packages, "badpkg/nets.py", "def model(:\n    pass\n")
     monkeypatch.chdir(packages)
-    assert reason(load_source, "badpkg.nets") == (
-        "badpkg.nets: syntax error: invalid syntax (badpkg/nets.py:1)"
-    )
+    text = reason(load_source, "badpkg.nets")
+    # The file and line; whether the path is shown relative is tested with files above.
+    assert text.startswith("badpkg.nets: syntax error: invalid syntax (")
+    assert text.endswith("badpkg/nets.py:1)")
 
 
 def test_a_model_or_batch_that_cannot_move_names_it(here):
