@@ -600,3 +600,34 @@ def test_a_pattern_matching_nothing_lists_eight_parameters_and_says_there_are_mo
     )
     with pytest.raises(TypeError, match=r"^model: expected a torch\.nn\.Module, got str$"):
         gradtui.watch("model", tmp_path / "y.gradtui")
+
+
+@pytest.mark.parametrize("path_kind", ["fused", "eager"])
+def test_update_ratio_keeps_its_precision_when_weights_share_a_large_offset(
+    tmp_path, path_kind, monkeypatch
+):
+    """Weights of 1e8 + N(0, 0.01) in float64: a sum of squares of the raw values loses
+    the spread entirely (1e16 against 1e-4); the sums are taken about a pivot entry."""
+    if path_kind == "eager":
+        from gradtui.lab import kernels
+
+        monkeypatch.setattr(kernels, "ready", lambda: None)
+    torch.manual_seed(0)
+    model = nn.Linear(50, 40).double()
+    with torch.no_grad():
+        model.weight.copy_(1e8 + 0.01 * torch.randn(40, 50, dtype=torch.float64))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    before = after = None
+    with gradtui.watch(model, tmp_path / "offset.gradtui", every=1) as watch:
+        for step in (1, 2):
+            model(torch.randn(8, 50, dtype=torch.float64)).pow(2).mean().backward()
+            if step == 1:
+                before = model.weight.detach().clone().numpy()
+            watch.step()
+            optimizer.step()
+            optimizer.zero_grad()
+            if step == 1:
+                after = model.weight.detach().clone().numpy()
+    rec = open_run(tmp_path / "offset.gradtui").stats(1)["weight"]
+    expected = math.log10((after - before).std(ddof=1) / before.std(ddof=1))
+    assert rec.update_ratio == pytest.approx(expected, rel=1e-6)
