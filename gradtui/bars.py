@@ -38,16 +38,6 @@ def format_tick(value: float) -> str:
     return f"{value:.3g}"
 
 
-def spaced_ticks(count: int, width: int, *, label_width: int) -> list[int]:
-    """Up to 5 evenly spread positions out of `count` whose labels cannot overlap in a
-    chart `width` characters wide."""
-    room = max(1, width - 10)  # the y axis and its labels take the rest
-    most = max(1, min(5, count, room // (label_width + 3)))
-    if most == 1:
-        return [0]
-    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
-
-
 def round_ticks(lo: float, hi: float, most: int) -> list[float]:
     """At most `most` (and at least one where the range allows) multiples of the
     smallest step of 1, 2 or 5 x 10^k that fits them in [lo, hi]."""

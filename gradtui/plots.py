@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gradtui.bars import spaced_ticks
 from gradtui.result import Entry
 
 VIEWS = ("weight", "bias", "activation", "flow", "map")
@@ -71,6 +70,16 @@ def draw_flow(plt: Any, layers: list[Entry], *, width: int, log: bool = True) ->
         plt.bar(positions, [n if n in measured else 0.0 for n in norms], marker="sd")
         plt.ylim(0, max(measured) * 1.05)
     _layer_ticks(plt, layers, width)  # after the bars, which set ticks of their own
+
+
+def spaced_ticks(count: int, width: int, *, label_width: int) -> list[int]:
+    """Up to 5 evenly spread positions out of `count` whose labels cannot overlap in a
+    chart `width` characters wide (the flow chart's layer ticks)."""
+    room = max(1, width - 10)  # the y axis and its labels take the rest
+    most = max(1, min(5, count, room // (label_width + 3)))
+    if most == 1:
+        return [0]
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
 
 
 def _layer_ticks(plt: Any, layers: list[Entry], width: int) -> None:

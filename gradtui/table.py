@@ -36,6 +36,10 @@ class Column:
     """Rank in which columns are kept when space runs out: 0 is dropped last."""
     left: bool = False
 
+    def align(self, text: str, width: int) -> str:
+        """`text` padded to `width`: names to the left, numbers to the right."""
+        return text.ljust(width) if self.left else text.rjust(width)
+
 
 def percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"

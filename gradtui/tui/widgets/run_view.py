@@ -20,7 +20,7 @@ from gradtui.sign_map import draw_sign_map
 from gradtui.tui.widgets.chart import Chart, TextChart
 from gradtui.tui.widgets.histograms import MAX_COLUMNS, MAX_PLOT_HEIGHT, PLOT_HEIGHT, PLOT_WIDTH
 from gradtui.tui.widgets.sign_map import MIN_HEIGHT, THEME_STYLES
-from gradtui.tui.widgets.sign_table import TAG_VARIABLES
+from gradtui.tui.widgets.sign_table import tag_style
 
 SELECTED = ">"
 """Marks the shown parameter's row in the table."""
@@ -114,7 +114,9 @@ class RunTable(Widget):
         colours = self.app.theme_variables
         out = Text(no_wrap=True, overflow="crop")
         out.append("  ")
-        out.append("  ".join(_align(COLUMNS[i].header, i, widths[i]) for i in shown), style="bold")
+        out.append(
+            "  ".join(COLUMNS[i].align(COLUMNS[i].header, widths[i]) for i in shown), style="bold"
+        )
         for index, row in enumerate(rows):
             selected = index == self._selected
             out.append("\n")
@@ -123,15 +125,11 @@ class RunTable(Widget):
                 if n:
                     out.append("  ")
                 cell = row[i]
-                style = f"bold {colours[TAG_VARIABLES[cell.tag]]}" if cell.tag else ""
+                style = tag_style(cell, colours)
                 if selected and i == 0:  # no bold: it would widen the name in an SVG
                     style = colours["accent"]
-                out.append(_align(cell.text, i, widths[i]), style=style)
+                out.append(COLUMNS[i].align(cell.text, widths[i]), style=style)
         return out
-
-
-def _align(text: str, column: int, width: int) -> str:
-    return text.ljust(width) if COLUMNS[column].left else text.rjust(width)
 
 
 class OverTime(Chart):

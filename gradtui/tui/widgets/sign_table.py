@@ -11,6 +11,12 @@ from gradtui.result import Entry, ProbeResult
 TAG_VARIABLES = {"strong": "accent", "warn": "warning", "error": "error"}
 """Theme variables that colour the cells which tell the story."""
 
+
+def tag_style(cell: table.Cell, colours: dict[str, str]) -> str:
+    """A headline figure in the theme's accent, trouble in warning or error."""
+    return f"bold {colours[TAG_VARIABLES[cell.tag]]}" if cell.tag else ""
+
+
 PADDING = 1
 """Blank cells on each side of a column."""
 
@@ -97,20 +103,17 @@ class SignTable(Widget):
         out = Text(no_wrap=True, overflow="crop", end="")
         header = Text(style=self.get_component_rich_style("sign-table--header"), end="")
         for i in shown:
-            label = columns[i].header
-            text = label.ljust(widths[i]) if columns[i].left else label.rjust(widths[i])
-            header.append(pad + text + pad)
+            header.append(pad + columns[i].align(columns[i].header, widths[i]) + pad)
         out.append_text(header)
         stripe = self.get_component_rich_style("sign-table--even-row")
         for n, cells in enumerate(rows):
             out.append("\n")
             line = Text(style=stripe if n % 2 == 0 else "", end="")
             for i in shown:
-                cell, column = cells[i], columns[i]
-                text = cell.text.ljust(widths[i]) if column.left else cell.text.rjust(widths[i])
-                style = f"bold {colours[TAG_VARIABLES[cell.tag]]}" if cell.tag else ""
                 line.append(pad)
-                line.append(text, style=style)
+                line.append(
+                    columns[i].align(cells[i].text, widths[i]), style=tag_style(cells[i], colours)
+                )
                 line.append(pad)
             out.append_text(line)
         return out
