@@ -14,7 +14,7 @@ from gradtui.lab.model import ACTIVATION_MODULES, build_model
 from gradtui.lab.probe import run_probe
 from gradtui.spec import Spec, TrainSpec
 from gradtui.tui.app import make_app
-from gradtui.tui.widgets.form import FieldForm, FieldRow
+from gradtui.tui.widgets.form import ChoiceLine, FieldForm, FieldRow
 
 
 def test_the_lab_maps_every_catalogued_activation_to_a_module():
@@ -94,6 +94,35 @@ async def test_cli_config_pane_and_train_form_offer_the_catalogues_fields_and_de
                 assert options == info.kind.choices, name
             else:
                 assert options is None, name  # typed in an Input
+
+
+async def test_a_list_field_shows_its_choice_and_opens_closes_and_picks_by_keys():
+    """The closed line of a list field is drawn as one text (ChoiceLine): it shows the
+    value the Select holds, the arrow turns while the list is open, a long choice ends in
+    an ellipsis rather than being cut, and the keys pick as Textual's Select does."""
+    app = make_app(Spec(device="cpu"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        select = app.screen.query_one("#field-activation", Select)
+        line = select.query_one(ChoiceLine)
+        assert len(select.query("*")) == 2  # the line and the (hidden) list, nothing else
+        text = str(line.render())
+        assert text.split() == ["sigmoid", "▼"] and len(text) == line.content_region.width
+        select.focus()
+        await pilot.press("enter")
+        assert select.expanded and str(line.render()).split() == ["sigmoid", "▲"]
+        await pilot.press("down", "enter")
+        assert not select.expanded and select.value == "tanh"
+        assert str(line.render()).split() == ["tanh", "▼"]
+        assert app.screen.query_one(FieldForm).value.activation == "tanh"
+        preset = app.screen.query_one("#field-preset", Select)
+        assert preset.value == "seed-v3.0"
+        preset.value = "deep-sigmoid-residual-layernorm"
+        await pilot.pause()
+        shown = str(preset.query_one(ChoiceLine).render())
+        assert shown.startswith("deep-sigmoid-resi") and shown.endswith("… ▼")
+        preset.value = Select.NULL
+        await pilot.pause()
+        assert str(preset.query_one(ChoiceLine).render()).split() == ["custom", "▼"]
 
 
 def test_each_kind_says_what_it_allows_in_words():

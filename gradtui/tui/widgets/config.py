@@ -12,7 +12,7 @@ from textual.widgets import Button, Label, Select, Static
 
 from gradtui.result import ModelInfo
 from gradtui.spec import PRESETS, Spec
-from gradtui.tui.widgets.form import FieldForm
+from gradtui.tui.widgets.form import FieldForm, FieldSelect
 
 
 class ConfigPane(VerticalScroll):
@@ -53,7 +53,7 @@ class ConfigPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="preset-row"):
             yield Label("preset")
-            yield Select(
+            yield FieldSelect(
                 [(name, name) for name in PRESETS],
                 prompt="custom",
                 compact=True,
