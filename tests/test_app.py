@@ -20,7 +20,8 @@ from gradtui.tui.app import make_app
 from gradtui.tui.screens.help import HelpScreen
 from gradtui.tui.screens.probe import Findings
 from gradtui.tui.widgets.config import ConfigPane
-from gradtui.tui.widgets.histograms import FlowPlot, HistogramGrid, LayerPlot
+from gradtui.tui.widgets.flow import FlowPlot
+from gradtui.tui.widgets.histograms import HistogramGrid, LayerPlot
 from gradtui.tui.widgets.sign_table import SignTable
 from gradtui.tui.widgets.status import StatusLine
 
@@ -159,12 +160,14 @@ async def test_views_switch_by_key():
     async with app.run_test(size=(120, 40)) as pilot:
         await run_and_wait(pilot, "escape", "r")
         grid = app.query_one(HistogramGrid).query_one(Grid)
-        flow = app.query_one(FlowPlot)
+        assert not app.query(FlowPlot)  # made the first time the flow view shows
         for key, view in [("b", "bias"), ("a", "activation"), ("f", "flow"), ("w", "weight")]:
             await pilot.press(key)
             await pilot.pause()
             assert app.screen.view == view
-            assert flow.display == (view == "flow")
+            assert [flow.display for flow in app.query(FlowPlot)] == (
+                [view == "flow"] if view in ("flow", "weight") else []
+            )
             assert grid.display == (view != "flow")
         await pilot.press("v")
         assert app.screen.view == "bias"

@@ -31,7 +31,8 @@ from gradtui.tui.app import make_app
 from gradtui.tui.screens.help import HelpScreen
 from gradtui.tui.screens.probe import PAGE_SIZE, Findings
 from gradtui.tui.screens.train import RunsTable, TrainScreen
-from gradtui.tui.widgets.histograms import FlowPlot, LayerPlot
+from gradtui.tui.widgets.flow import FlowPlot
+from gradtui.tui.widgets.histograms import LayerPlot
 from gradtui.tui.widgets.results import ResultsPane
 from gradtui.tui.widgets.sign_table import SignTable
 from gradtui.tui.widgets.status import StatusLine

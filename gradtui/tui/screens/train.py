@@ -35,8 +35,8 @@ from gradtui.spec import (
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import TrainFailed, TrainProgress
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
-from gradtui.tui.widgets.chart import Chart
 from gradtui.tui.widgets.form import FieldForm, FieldRow
+from gradtui.tui.widgets.plotext_chart import Chart
 from gradtui.tui.widgets.status import StatusLine
 
 PROGRESS_INTERVAL = 0.05

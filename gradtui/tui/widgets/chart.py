@@ -1,16 +1,15 @@
 """The base of every chart in the app: drawn from data kept on the widget, its text
 cached until the data, the size or the theme change, and never able to take the app
-down. `Chart` draws with plotext (lines over time, the gradient flow); `TextChart`
-writes its text itself (the histograms: gradtui.bars)."""
+down. `TextChart` writes its text itself (the histograms: gradtui.bars);
+`plotext_chart.Chart` draws with plotext (lines over time, the gradient flow), in a
+module of its own so that the first screen, which has no plotext chart, never imports
+plotext."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
-from textual_plotext import PlotextPlot
 
 from gradtui.spec import describe
 
@@ -20,7 +19,7 @@ MIN_HEIGHT = 6
 one-line note stands in for it."""
 
 
-class _Cached:
+class Cached:
     """What both kinds of chart share: `changed()` and a render that draws only when
     something it depends on changed."""
 
@@ -53,23 +52,7 @@ class _Cached:
         return text
 
 
-class Chart(_Cached, PlotextPlot):
-    """A plotext chart: subclasses keep their data, call `changed()` when it changes,
-    and `draw(plt)`."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._start_cache()
-
-    def draw(self, plt: Any) -> None:
-        raise NotImplementedError
-
-    def _build(self) -> RenderResult:
-        self.draw(self.plt)
-        return PlotextPlot.render(self)
-
-
-class TextChart(_Cached, Widget):
+class TextChart(Cached, Widget):
     """A chart that writes its own text: subclasses keep their data, call `changed()`
     when it changes, and return the text for a size from `text(width, height)`."""
 

@@ -1,18 +1,22 @@
 """The histogram panes: one histogram per tensor of the view (a layer of the built-in
-MLP, a parameter or module of a user's model), and the gradient-flow chart."""
+MLP, a parameter or module of a user's model), and the gradient-flow chart (made the
+first time the flow view shows: gradtui.tui.widgets.flow)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 
 from gradtui import bars
-from gradtui.plots import SHORT_TITLES, draw_flow
+from gradtui.plots import SHORT_TITLES
 from gradtui.result import Entry, Histogram
-from gradtui.tui.widgets.chart import Chart, TextChart
+from gradtui.tui.widgets.chart import TextChart
+
+if TYPE_CHECKING:
+    from gradtui.tui.widgets.flow import FlowPlot
 
 PLOT_WIDTH = 38
 """Narrowest a histogram gets before the grid drops a column."""
@@ -59,23 +63,6 @@ class LayerPlot(TextChart):
         return bars.render(chart, width, height, bar_style=self.bar_style())
 
 
-class FlowPlot(Chart):
-    """||dL/dW|| per layer on a log scale: where gradients vanish or explode."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._layers: list[Entry] = []
-
-    def show(self, layers: list[Entry]) -> None:
-        self._layers = layers
-        self.changed()
-
-    def draw(self, plt: Any) -> None:
-        plt.clear_figure()
-        if self._layers:
-            draw_flow(plt, self._layers, width=self.size.width)
-
-
 def plot_name(entry: Entry, view: str) -> tuple[str, str]:
     """(`L2`, `100x100 dL/dW`) for a layer of the built-in MLP, else the entry's whole
     name and the same shape and short title (the plot shortens the name to its width)."""
@@ -104,7 +91,16 @@ class HistogramGrid(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Grid()
-        yield FlowPlot()
+
+    async def _flow(self) -> FlowPlot:
+        """The flow chart, made the first time it shows (plotext loads then)."""
+        from gradtui.tui.widgets.flow import FlowPlot
+
+        if not self.query(FlowPlot):
+            await self.mount(FlowPlot())
+            self._layout = None  # the new chart takes its height at the next fit
+            self.fit(self._available)
+        return self.query_one(FlowPlot)
 
     def fit(self, available: int) -> None:
         """Size the plots for `available` rows of the pane: they share them when all fit
@@ -120,17 +116,17 @@ class HistogramGrid(Vertical):
         self._layout = layout
         grid.styles.grid_size_columns = columns
         grid.styles.grid_rows = str(height)
-        self.query_one(FlowPlot).styles.height = layout[2]
+        for flow in self.query("FlowPlot"):  # by name: its module loads with it
+            flow.styles.height = layout[2]
 
     def on_resize(self) -> None:
         self.fit(self._available)
 
     async def show(self, entries: list[Entry], view: str, *, log: bool) -> None:
         grid = self.query_one(Grid)
-        flow = self.query_one(FlowPlot)
         self.set_class(view == "flow", "-flow")
         if view == "flow":
-            flow.show(entries)
+            (await self._flow()).show(entries)
             return
         plots = list(grid.query(LayerPlot))
         if len(plots) != len(entries):

@@ -17,8 +17,9 @@ from gradtui.result import Entry, Histogram
 from gradtui.run_plots import Marks
 from gradtui.run_view import COLUMNS, BandRange, ClippedHistogram, Row, cells
 from gradtui.sign_map import draw_sign_map
-from gradtui.tui.widgets.chart import Chart, TextChart
+from gradtui.tui.widgets.chart import TextChart
 from gradtui.tui.widgets.histograms import MAX_COLUMNS, MAX_PLOT_HEIGHT, PLOT_HEIGHT, PLOT_WIDTH
+from gradtui.tui.widgets.plotext_chart import Chart
 from gradtui.tui.widgets.sign_map import MIN_HEIGHT, THEME_STYLES
 from gradtui.tui.widgets.sign_table import tag_style
 
