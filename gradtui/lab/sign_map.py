@@ -15,7 +15,6 @@ gradient once; plain torch ops serve every other case.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,22 +118,31 @@ def _per_row_fused(matrix: Tensor, step: int) -> Tensor | None:
 
 
 def _per_row_eager(matrix: Tensor, step: int) -> Tensor:
-    """The same counts with plain torch ops, in row chunks, on any device and dtype."""
+    """The same counts with plain torch ops, in row chunks, on any device and dtype. Per
+    chunk: the signs of the finite entries (NaN and +-Inf as 0), then per block their sum
+    (positives less negatives) and how many are nonzero, both reductions along rows'
+    contiguous entries; positives and negatives follow. (Comparisons stacked into a
+    (..., 2) layout and summed across it took 2.5 times as long on the CPU.)"""
     rows, cols = matrix.shape
     full = cols // step
     blocks = -(-cols // step)
     if rows == 0 or cols == 0:
         return torch.zeros((rows, blocks, 2), dtype=torch.int64, device=matrix.device)
-    parts = []
+    work = matrix.dtype if matrix.dtype in (torch.float32, torch.float64) else torch.float32
     rows_per_chunk = max(1, stats._chunk_size(matrix.device) // cols)
+    buffer = torch.empty(min(rows, rows_per_chunk) * cols, dtype=work, device=matrix.device)
+    # float32 sums of signs are exact while a block holds at most 2^24 entries.
+    total_dtype = torch.float64 if step > 1 << 24 else None
+    parts = []
     for chunk in matrix.split(rows_per_chunk):
-        signs = torch.stack(
-            ((chunk > 0) & (chunk < math.inf), (chunk < 0) & (chunk > -math.inf)), dim=-1
-        )
-        counted = [signs[:, : full * step].reshape(len(chunk), full, step, 2).sum(dim=2)]
+        signs = buffer[: chunk.numel()].view(chunk.shape)
+        torch.nan_to_num(chunk.to(work), 0.0, 0.0, 0.0, out=signs).sign_()
+        pieces = [signs[:, : full * step].unflatten(1, (full, step))]
         if full < blocks:
-            counted.append(signs[:, full * step :].sum(dim=1, keepdim=True))
-        parts.append(torch.cat(counted, dim=1))
+            pieces.append(signs[:, full * step :].unsqueeze(1))
+        net = torch.cat([p.sum(dim=2, dtype=total_dtype) for p in pieces], dim=1).long()
+        nonzero = torch.cat([torch.count_nonzero(p, dim=2) for p in pieces], dim=1)
+        parts.append(torch.stack(((nonzero + net) // 2, (nonzero - net) // 2), dim=-1))
     return torch.cat(parts)
 
 
