@@ -107,7 +107,12 @@ async def test_a_list_field_shows_its_choice_and_opens_closes_and_picks_by_keys(
         assert len(select.query("*")) == 2  # the line and the (hidden) list, nothing else
         text = str(line.render())
         assert text.split() == ["sigmoid", "▼"] and len(text) == line.content_region.width
+        row = app.screen.query_one("#row-activation", FieldRow)
+        assert str(row.render()) == "act     "  # the label, drawn by the row beside its list
+        assert "reverse" not in str(row.render().style)
         select.focus()
+        await pilot.pause()
+        assert "reverse" in str(row.render().style)  # the field being edited shows by name
         await pilot.press("enter")
         assert select.expanded and str(line.render()).split() == ["sigmoid", "▲"]
         await pilot.press("down", "enter")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from textual.widgets import DataTable
 
 from gradtui.spec import PRESETS, Spec, preset
 from gradtui.tui.app import make_app
@@ -16,10 +17,15 @@ def app_for(name: str = "seed-v2.0", **changes):
 
 
 async def settle(pilot) -> None:
-    """Wait until the screen is done with the last keys: every table fitted to its width,
-    and two frames in a row the same (a layout change settles over a few refreshes)."""
+    """Wait until the screen is done with the last keys: every table fitted to its width
+    (a DataTable sizes its columns when it is next idle: under load, a frame taken
+    before that cut the runs table's "sigmoid (cancelled)" to its header's width), and
+    two frames in a row the same (a layout change settles over a few refreshes)."""
+    screen = pilot.app.screen
     for _ in range(20):
-        if all(t.size.width == t.fitted_width for t in pilot.app.screen.query(SignTable)):
+        if all(t.size.width == t.fitted_width for t in screen.query(SignTable)) and not any(
+            t._require_update_dimensions for t in screen.query(DataTable)
+        ):
             break
         await pilot.pause()
     shown = None
@@ -196,6 +202,7 @@ def test_a_cancelled_training_keeps_its_curves(snap_compare, monkeypatch):
         while screen.running:
             await asyncio.sleep(0.05)
         await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(app_for(), terminal_size=(120, 40), run_before=run_before)
 

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Label, Select, Static
+from textual.widgets import Button, Select, Static
 
 from gradtui.result import ModelInfo
 from gradtui.spec import PRESETS, Spec
-from gradtui.tui.widgets.form import FieldForm, FieldSelect
+from gradtui.tui.widgets.form import FieldForm, FieldRow, FieldSelect
 
 
 class ConfigPane(VerticalScroll):
@@ -27,9 +27,6 @@ class ConfigPane(VerticalScroll):
         border-right: vkey $panel-lighten-2;
         scrollbar-size-vertical: 1;
     }
-    ConfigPane > .preset-row { height: 1; }
-    ConfigPane > .preset-row > Label { width: 8; color: $text-muted; }
-    ConfigPane > .preset-row > Select { width: 1fr; }
     ConfigPane > FieldForm { width: 100%; height: auto; }
     ConfigPane > Button { margin: 1 0 0 8; }
     ConfigPane > #model-note { display: none; height: auto; color: $text-muted; }
@@ -51,15 +48,14 @@ class ConfigPane(VerticalScroll):
         self._info: ModelInfo | None = None
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="preset-row"):
-            yield Label("preset")
-            yield FieldSelect(
-                [(name, name) for name in PRESETS],
-                prompt="custom",
-                compact=True,
-                value=preset_of(self._initial) or Select.NULL,
-                id="field-preset",
-            )
+        presets = FieldSelect(
+            [(name, name) for name in PRESETS],
+            prompt="custom",
+            compact=True,
+            value=preset_of(self._initial) or Select.NULL,
+            id="field-preset",
+        )
+        yield FieldRow("preset", "preset", presets, help="a named experiment: loads every field")
         yield FieldForm(self._initial)
         yield Button("Run (r)", id="run-button", variant="primary", compact=True)
         yield Static("", id="model-note")

@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Select, Static
 from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
 from gradtui.fields import Choice, FieldInfo, SpecError, Switch
@@ -22,23 +22,21 @@ from gradtui.fields import Choice, FieldInfo, SpecError, Switch
 
 class FieldRow(Widget):
     """A label, an editor (a list for choices, else a text field) and, when the text is
-    not allowed, the reason under it. A grid of two cells, not a row in a column: the
-    form has a row per field, and fewer widgets draw the first screen sooner."""
+    not allowed, the reason under it. The row draws its label itself, beside the editor
+    (which keeps the label's width as its margin): a form has a row per field, and a
+    Label widget per row made a fifth of the first screen's widgets."""
 
+    COMPONENT_CLASSES = {"field-row--label", "field-row--label-focused"}
     DEFAULT_CSS = """
-    FieldRow {
-        height: auto;
-        layout: grid;
-        grid-size: 2;
-        grid-columns: 8 1fr;
-        grid-rows: 1 auto;
-    }
-    FieldRow .field-label { width: 8; color: $text-muted; }
-    FieldRow Input, FieldRow Select { width: 1fr; }
-    FieldRow > .field-error { column-span: 2; height: auto; padding-left: 1; color: $text-error; }
+    FieldRow { height: auto; }
+    FieldRow > .field-row--label { color: $text-muted; }
+    FieldRow > .field-row--label-focused { text-style: reverse bold; color: $text; }
+    FieldRow > Input, FieldRow > Select { width: 1fr; margin-left: 8; }
+    FieldRow > .field-error { height: auto; padding-left: 1; color: $text-error; }
     FieldRow.-invalid Input, FieldRow.-invalid Select { background: $error 25%; }
-    FieldRow:focus-within .field-label { text-style: reverse bold; color: $text; }
     """
+
+    LABEL_WIDTH = 8
 
     def __init__(self, name: str, label: str, editor: Widget, *, help: str = "") -> None:
         super().__init__(id=f"row-{name}")
@@ -47,14 +45,27 @@ class FieldRow(Widget):
         self.label = label
         """The field's name as the form shows it (`batch` for batch_size)."""
         self.editor = editor
-        self._label = Label(label, classes="field-label")
-        self._label.tooltip = help
+        self.tooltip = help
         self._error: Static | None = None
         """The reason under the field, made the first time there is one."""
 
     def compose(self) -> ComposeResult:
-        yield self._label
         yield self.editor
+
+    def render(self) -> Text:
+        """The label, in the first line's margin left of the editor (reversed while the
+        field has focus, so the field being edited shows by name without colour)."""
+        focused = self.has_focus_within
+        style = self.get_component_rich_style(
+            "field-row--label-focused" if focused else "field-row--label"
+        )
+        return Text(self.label[: self.LABEL_WIDTH].ljust(self.LABEL_WIDTH), style=style, end="")
+
+    def _on_descendant_focus(self) -> None:
+        self.refresh()
+
+    def _on_descendant_blur(self) -> None:
+        self.refresh()
 
     @property
     def text(self) -> str:
