@@ -104,7 +104,7 @@ async def test_a_list_field_shows_its_choice_and_opens_closes_and_picks_by_keys(
     async with app.run_test(size=(80, 24)) as pilot:
         select = app.screen.query_one("#field-activation", Select)
         line = select.query_one(ChoiceLine)
-        assert len(select.query("*")) == 2  # the line and the (hidden) list, nothing else
+        assert list(select.query("*")) == [line]  # the list is made when it first opens
         text = str(line.render())
         assert text.split() == ["sigmoid", "▼"] and len(text) == line.content_region.width
         row = app.screen.query_one("#row-activation", FieldRow)
@@ -113,11 +113,21 @@ async def test_a_list_field_shows_its_choice_and_opens_closes_and_picks_by_keys(
         select.focus()
         await pilot.pause()
         assert "reverse" in str(row.render().style)  # the field being edited shows by name
-        await pilot.press("enter")
+        await pilot.press("space")
+        await pilot.pause()
         assert select.expanded and str(line.render()).split() == ["sigmoid", "▲"]
+        overlay = select.overlay
+        assert overlay is not None and app.screen.focused is overlay
+        assert [str(overlay.get_option_at_index(i).prompt) for i in range(3)] == [
+            "sigmoid",
+            "tanh",
+            "relu",
+        ]
+        assert overlay.highlighted == 0  # the value's own option
         await pilot.press("down", "enter")
         assert not select.expanded and select.value == "tanh"
         assert str(line.render()).split() == ["tanh", "▼"]
+        assert select.overlay is overlay and app.screen.focused is select
         assert app.screen.query_one(FieldForm).value.activation == "tanh"
         preset = app.screen.query_one("#field-preset", Select)
         assert preset.value == "seed-v3.0"
@@ -128,6 +138,11 @@ async def test_a_list_field_shows_its_choice_and_opens_closes_and_picks_by_keys(
         preset.value = Select.NULL
         await pilot.pause()
         assert str(preset.query_one(ChoiceLine).render()).split() == ["custom", "▼"]
+        assert preset.overlay is None  # never opened
+        select.value = "relu"  # set as the form's load does: the made list follows
+        await pilot.pause()
+        assert overlay.highlighted == 2 and str(line.render()).split() == ["relu", "▼"]
+        assert app.screen.query_one(FieldForm).value.activation == "relu"
 
 
 def test_each_kind_says_what_it_allows_in_words():

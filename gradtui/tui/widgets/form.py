@@ -120,15 +120,73 @@ class ChoiceLine(SelectCurrent):
 class FieldSelect(Select):
     """A Select in a form: printable keys stay in the field, so typing while it has focus
     never fires a screen's letter keys (space still opens the list). Its closed line is
-    one widget (ChoiceLine)."""
+    one widget (ChoiceLine), and its list is made the first time it opens: a form's
+    lists were 54 of the first screen's 124 widgets, and most are never opened."""
 
     def compose(self) -> ComposeResult:
         yield ChoiceLine(self.prompt)
-        yield SelectOverlay(type_to_search=self._type_to_search).data_bind(compact=Select.compact)
+
+    @property
+    def overlay(self) -> SelectOverlay | None:
+        """The open list's widget, None until the list first opens."""
+        found = self.query_children(SelectOverlay)
+        return found.first() if found else None
+
+    async def _make_overlay(self) -> None:
+        if self.overlay is not None:
+            return
+        overlay = SelectOverlay(type_to_search=self._type_to_search)
+        overlay.compact = self.compact
+        await self.mount(overlay)
+        super()._setup_options_renderables()
+        overlay.highlighted = self._index_of(self.value)
+
+    def _index_of(self, value: object) -> int | None:
+        for index, (_prompt, option) in enumerate(self._options):
+            if option == value:
+                return index
+        return None
+
+    def _setup_options_renderables(self) -> None:
+        if self.overlay is not None:  # else done when the list is made
+            super()._setup_options_renderables()
+
+    def _watch_value(self, value: object) -> None:
+        """Select's, less the list's highlight until the list exists."""
+        self._value = value
+        lines = self.query_children(ChoiceLine)
+        if not lines:
+            return  # not composed yet: the mount sets the value again
+        index = None if value == self.NULL else self._index_of(value)
+        lines.first().update(self.NULL if index is None else self._options[index][0])
+        if index is not None and self.overlay is not None:
+            self.overlay.highlighted = index
+        self.post_message(self.Changed(self, value))
+
+    def _watch_prompt(self, prompt: str) -> None:
+        if self.overlay is not None:
+            super()._watch_prompt(prompt)
+        elif self.is_mounted:
+            line = self.query_one(ChoiceLine)
+            line.placeholder = prompt
+            line.refresh()
 
     def _watch_expanded(self, expanded: bool) -> None:
         super()._watch_expanded(expanded)
         self.query_one(ChoiceLine).refresh()  # the arrow turns
+
+    async def _on_focus(self, event: events.Focus) -> None:
+        # Made on focus, before a key can open it: made inside the key's own action, a
+        # space opened the list and closed it again at once.
+        await self._make_overlay()
+
+    async def action_show_overlay(self) -> None:
+        await self._make_overlay()
+        super().action_show_overlay()
+
+    @on(SelectCurrent.Toggle)
+    async def _open_on_click(self, event: SelectCurrent.Toggle) -> None:
+        await self._make_overlay()  # then Select's own handler opens it
 
     async def _on_key(self, event: events.Key) -> None:
         if event.is_printable and event.character != " ":
