@@ -119,7 +119,8 @@ class ConfigPane(VerticalScroll):
     @on(Select.Changed, "#field-preset")
     def _preset_chosen(self, event: Select.Changed) -> None:
         event.stop()
-        if event.value is not Select.NULL:
+        # The list's own first event (at mount) names the preset already shown: no load.
+        if event.value is not Select.NULL and event.value != preset_of(self.spec):
             device = self.spec.device
             self.form.load(PRESETS[str(event.value)].spec.replace(device=device))
 
