@@ -120,15 +120,17 @@ class ChoiceLine(SelectCurrent):
 class FieldSelect(Select):
     """A Select in a form: printable keys stay in the field, so typing while it has focus
     never fires a screen's letter keys (space still opens the list). Its closed line is
-    one widget (ChoiceLine), and its list is made the first time it opens: a form's
-    lists were 54 of the first screen's 124 widgets, and most are never opened."""
+    one widget (ChoiceLine), and its list is made the first time the field gets focus: a
+    form's lists were 54 of the first screen's 124 widgets, and most are never opened.
+    (This leans on Select's private parts, textual.widgets._select: textual is pinned,
+    and tests/test_fields.py drives the list by its keys.)"""
 
     def compose(self) -> ComposeResult:
         yield ChoiceLine(self.prompt)
 
     @property
     def overlay(self) -> SelectOverlay | None:
-        """The open list's widget, None until the list first opens."""
+        """The list's widget, None until the field first gets focus."""
         found = self.query_children(SelectOverlay)
         return found.first() if found else None
 
