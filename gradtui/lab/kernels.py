@@ -197,7 +197,7 @@ def _compile(cache: bool) -> SimpleNamespace:
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
     def sign_blocks(a, step, out):  # pragma: no cover - compiled
         """Per row and per block of `step` columns (the last one may be shorter): the
-        count of finite entries > 0 in out[r, b, 0] and < 0 in out[r, b, 1].
+        count of finite entries > 0 in out[r, 0, b] and < 0 in out[r, 1, b].
 
         A vectorised pass codes each entry as an int32 (positive in the low 16 bits,
         negative above), then each block's codes are summed in an int32, so `step` must
@@ -218,14 +218,14 @@ def _compile(cache: bool) -> SimpleNamespace:
                 base = b * step
                 for c in range(step):
                     acc += code[base + c]
-                out[r, b, 0] = acc & 0xFFFF
-                out[r, b, 1] = acc >> 16
-            if full < out.shape[1]:
+                out[r, 0, b] = acc & 0xFFFF
+                out[r, 1, b] = acc >> 16
+            if full < out.shape[2]:
                 acc = np.int32(0)
                 for c in range(full * step, cols):
                     acc += code[c]
-                out[r, full, 0] = acc & 0xFFFF
-                out[r, full, 1] = acc >> 16
+                out[r, 0, full] = acc & 0xFFFF
+                out[r, 1, full] = acc >> 16
 
     # Compile for both float dtypes now, on tiny inputs, so no probe pays for it.
     for dtype in (np.float32, np.float64):
