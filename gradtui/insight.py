@@ -198,8 +198,11 @@ def _all_zero(stats) -> bool:
 
 
 def _times(factor: float) -> str:
-    """`2.0e12x`, `3400x`: a factor in a few characters."""
-    return f"{factor:.0f}x" if factor < 1e5 else f"{factor:.1e}x".replace("e+", "e")
+    """`2.0e12x`, `1.0e5x`, `3400x`: a factor in a few characters."""
+    if factor < 1e5:
+        return f"{factor:.0f}x"
+    mantissa, exponent = f"{factor:.1e}".split("e")
+    return f"{mantissa}e{int(exponent)}x"  # e5, not Python's e+05
 
 
 def _which(entries: list[Entry]) -> str:

@@ -287,3 +287,12 @@ def test_a_layer_no_gradient_reaches_is_named_in_the_weight_and_flow_views():
     )
     assert findings(res, "flow") == [note]
     assert note in findings(res)
+
+
+def test_a_factor_is_written_whole_below_1e5_and_in_exponent_form_from_1e5():
+    from gradtui.insight import _times
+
+    assert _times(99999.4) == "99999x"
+    assert _times(1e5) == "1.0e5x"
+    assert _times(100000.5) == "1.0e5x"
+    assert _times(2.04e12) == "2.0e12x"

@@ -188,8 +188,20 @@ def test_json_of_a_module_probe_names_every_entry_and_has_no_layers(tmp_path):
     path = write_net(tmp_path)
     data = json.loads(run_probe(Spec(model=str(path), device="cpu")).to_json())
     assert data["format"] == 2 and "layers" not in data
-    assert data["model"]["source"] == str(path)
-    assert data["model"]["tensors"] == 11  # fc3.weight is fc2.weight
+    spec = importlib.util.spec_from_file_location("counted_net", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    net = module.model()
+    leaves = [m for m in net.modules() if not list(m.children())]
+    assert data["model"] == {
+        "source": str(path),
+        "parameters": sum(p.numel() for p in net.parameters()),  # the tied weight once
+        "tensors": 11,  # fc3.weight is fc2.weight
+        "modules": len(leaves),  # conv1, relu, conv2, norm, fc1, act, fc2, fc3
+        "loss": "the sum of the output",  # the file defines no loss()
+    }
+    # conv1 36+4, conv2 144+4, norm 64+64, fc1 512+8, fc2 64+8, fc3 its own bias 8
+    assert len(leaves) == 8 and data["model"]["parameters"] == 40 + 148 + 128 + 520 + 72 + 8
     first = data["parameters"][0]
     assert (first["name"], first["kind"], first["shape"]) == (
         "conv1.weight",
@@ -225,3 +237,47 @@ def test_a_summary_is_reused_only_while_the_tensor_it_measured_lives():
     del out, view
     gc.collect()
     assert recorder._known(key) is None and key not in recorder._measured
+
+
+AVERAGED = textwrap.dedent(
+    """
+    import torch
+    from torch import nn
+
+
+    def model():
+        return nn.Sequential(
+            nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Conv2d(3, 3, 3), nn.ReLU(), nn.Flatten(),
+            nn.Linear(12, 4),
+        )
+
+
+    def batch():
+        return torch.randn(2, 1, 6, 6)
+
+
+    def loss(output, batch):
+        return (output**2).sum()  # deltas 2 * output: of both signs across the batch
+    """
+)
+
+
+def test_weights_fed_non_negative_inputs_but_summed_over_several_products_are_named_together(
+    tmp_path,
+):
+    """Two weights after ReLUs whose rows still mix signs, one summing 2 x 2x2 = 8
+    products per entry (a conv: batch 2, 2x2 positions), one 2 (a Linear: batch 2): one
+    note names both and the range of the sums."""
+    path = tmp_path / "net.py"
+    path.write_text(AVERAGED)
+    result = run_probe(Spec(model=str(path), device="cpu", seed=0))
+    fed = {p.name: p for p in result.parameters if p.input_non_negative == 1.0}
+    assert {name: p.summed_over for name, p in fed.items()} == {"2.weight": 2 * 4, "5.weight": 2}
+    assert all(p.stats.row_coherence < 1.0 for p in fed.values())  # rows mix signs
+    notes = [n for n in findings(result) if "only non-negative inputs" in n]
+    assert notes == [
+        "2.weight, 5.weight take only non-negative inputs, yet rows mix signs: each gradient "
+        "entry sums delta x input over 2 to 8 samples and positions (batch, sequence, "
+        "space), whose deltas disagree in sign. Non-negative inputs make a row one-signed "
+        "only for one sample at one position."
+    ]

@@ -16,6 +16,7 @@ from gradtui.result import (
     TrainResult,
     TrainStep,
     comparison_json,
+    stats_path_text,
 )
 from gradtui.spec import Spec
 
@@ -185,3 +186,13 @@ def test_a_comparison_is_the_runs_with_the_threshold():
     assert data["runs"][1]["steps"][0]["loss"] is None
     assert data["runs"][0]["mean_update_coherence"] == [0.75]
     assert runs[0].label == "sigmoid"
+
+
+def test_the_statistics_path_is_named_in_words_with_its_reason():
+    """What the status line and `probe --verbose` say measured a probe."""
+    fused = mlp_result([], Spec(), stats_path="fused", stats_note="")
+    eager = mlp_result([], Spec(), stats_path="torch", stats_note="")
+    why = mlp_result([], Spec(), stats_path="torch", stats_note="kernels still compiling")
+    assert stats_path_text(fused) == "fused numba kernels"
+    assert stats_path_text(eager) == "plain torch"
+    assert stats_path_text(why) == "plain torch, kernels still compiling"

@@ -212,11 +212,11 @@ class Watch:
         backward and before the optimizer's step. loss: a number or one-element tensor."""
         if self._closed:
             return
+        loss_tensor = _loss(loss)  # refused before the step is counted: a retry is this step
         self.step_count += 1
         n = self.step_count
         record = (n - 1) % self.every == 0
         self._armed = n % self.every == 0
-        loss_tensor = _loss(loss)
         if self._writer is None:
             if record and self.halt_on_nonfinite and self._rank != 0:
                 self._halt_if_nonfinite(n)  # the same all-reduced gradients as rank 0
