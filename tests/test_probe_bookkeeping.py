@@ -390,3 +390,86 @@ def test_the_list_of_parameters_says_when_it_stops_short(tmp_path, layers, liste
     with pytest.raises(SpecError) as error:
         run_probe(Spec(model=path, device="cpu", layers="nothing"))
     assert error.value.reason.endswith(listed)
+
+
+# -- found by mutation testing (2): keyword inputs, a tied tensor under another name ------
+
+
+def test_a_linear_given_its_input_by_keyword_has_no_input_share(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.first = nn.Linear(2, 3)
+                self.second = nn.Linear(3, 1)
+
+            def forward(self, x):
+                return self.second(self.first(input=x))  # no positional input
+
+        def model():
+            return Net()
+
+        def batch():
+            return torch.tensor([[1.0, -2.0], [3.0, 0.0]])
+        """,
+    )
+    params = by_name(run_probe(Spec(model=path, device="cpu")).parameters)
+    assert list(params) == ["first.weight", "first.bias", "second.weight", "second.bias"]
+    assert params["first.weight"].input_non_negative is None
+    assert params["first.weight"].summed_over is None
+    assert params["first.weight"].stats.numel == 6
+
+
+def test_a_parameter_also_held_by_a_module_without_a_weight_is_listed_once(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        class Gain(nn.Module):
+            def __init__(self, gain):
+                super().__init__()
+                self.gain = gain  # the Linear's bias, under another name: no `weight`
+
+            def forward(self, x):
+                return x * self.gain
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2, 2)
+                self.scale = Gain(self.fc.bias)
+
+            def forward(self, x):
+                return self.scale(self.fc(x))
+
+        def model():
+            return Net()
+
+        def batch():
+            return torch.tensor([[1.0, -1.0], [2.0, 0.5]])
+        """,
+    )
+    params = by_name(run_probe(Spec(model=path, device="cpu")).parameters)
+    assert list(params) == ["fc.weight", "fc.bias"]
+    assert params["fc.weight"].input_non_negative == 3 / 4
+    assert params["fc.bias"].input_non_negative is None
+
+
+def test_a_miss_lists_all_of_seven_parameters_without_a_count(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        def model():
+            return nn.Sequential(*[nn.Linear(2, 2) for _ in range(3)], nn.Linear(2, 2, bias=False))
+
+        def batch():
+            return torch.randn(3, 2)
+        """,
+    )
+    with pytest.raises(SpecError) as error:
+        run_probe(Spec(model=path, device="cpu", layers="nothing"))
+    assert error.value.reason == (
+        "'nothing' matches no parameter; the parameters: "
+        "0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias, ... (7 in all)"
+    )

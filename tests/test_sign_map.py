@@ -339,3 +339,20 @@ def test_an_empty_gradient_maps_to_no_counts(stats_path, shape):
     assert sum(map(sum, sign_map.pos)) == sum(map(sum, sign_map.neg)) == 0
     assert lab.block_edges(0, 1) == [0]
     assert lab.block_edges(5, 2) == [0, 2, 4, 5]
+
+
+# -- found by mutation testing: integer counts ------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (3, 0)])
+def test_sign_map_counts_and_row_signs_are_python_ints_on_both_paths(stats_path, shape):
+    """They go to JSON as they are: 3, not 3.0."""
+    grad = torch.randn(shape, generator=torch.Generator().manual_seed(4))
+    (sign_map,) = lab.collect([lab.queue(grad)])
+    if grad.numel():
+        assert_map_matches(sign_map, grad.numpy())
+    else:
+        assert sign_map.row_signs == [0, 0, 0] and sign_map.pos == [[], [], []]
+    keys = ("pos", "neg", "sorted_pos", "sorted_neg")
+    counts = [c for key in keys for row in getattr(sign_map, key) for c in row]
+    assert all(type(c) is int for c in counts + sign_map.row_signs)

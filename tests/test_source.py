@@ -991,3 +991,384 @@ def test_a_namedtuple_in_the_batch_is_moved_field_by_field_and_keeps_its_type(he
     assert type(moved).__name__ == "Pair" and moved.x.dtype == torch.float32
     assert moved.scale == 2.0
     assert forward_loss(source, model, args, kwargs).dtype == torch.float32
+
+
+# -- found by mutation testing (2): messages, names, devices, checkpoints ----------------
+
+
+def test_a_syntax_error_without_a_line_is_placed_at_its_file_alone(here):
+    error = SyntaxError("bad config", ("cfg.txt", None, None, None))
+    assert exception_site(error, None) == "cfg.txt"
+    assert exception_site(SyntaxError("bad config", ("cfg.txt", 7, 1, "x")), None) == "cfg.txt:7"
+
+
+def test_a_frame_whose_file_name_cannot_be_resolved_is_not_taken_for_the_users(here):
+    name = write(here, "nets/x.py", "def f(g):\n    return g()  # calls out\n")
+    path = (here / name).resolve()
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+
+    def g():
+        raise ValueError("no")
+
+    g.__code__ = g.__code__.replace(co_filename="<odd\0name>")  # resolving it fails
+    try:
+        namespace["f"](g)
+    except ValueError as error:
+        caught = error
+    assert exception_site(caught, path) == f"nets/x.py:{line_of(here, name, '# calls out')}"
+
+
+def test_an_exception_with_an_empty_message_is_named_by_its_type(here):
+    name = write(
+        here,
+        "x.py",
+        NET.replace("    return Net()", "    raise ValueError()  # empty") + "batch = id\n",
+    )
+    assert reason(build, load_source(name), seed=0) == (
+        f"x.py: model() raised ValueError (x.py:{line_of(here, name, '# empty')})"
+    )
+
+
+def test_a_syntax_error_raised_by_the_users_code_is_described_by_its_message(here):
+    compiles = write(
+        here, "x.py", NET + 'def batch():\n    return compile("x = = 1", "cfg", "exec")\n'
+    )
+    assert reason(build, load_source(compiles), seed=0) == (
+        "x.py: batch() raised SyntaxError: invalid syntax (cfg:1)"
+    )
+    bare = write(here, "y.py", "def model():\n    raise SyntaxError  # no message\nbatch = id\n")
+    assert reason(build, load_source(bare), seed=0) == (
+        f"y.py: model() raised SyntaxError (y.py:{line_of(here, bare, '# no message')})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        (
+            {"fc.bias": (5,)},
+            "shape mismatch at 'fc.bias': checkpoint (5,), model (3,)",
+        ),
+        (
+            {"fc.weight": (5, 4), "fc.bias": (5,)},
+            "shape mismatch at 'fc.weight': checkpoint (5, 4), model (3, 4) (and 1 more)",
+        ),
+    ],
+)
+def test_a_vectors_shape_keeps_its_comma_and_a_second_mismatch_is_counted(here, changed, expected):
+    state = Small().state_dict()
+    state.update({key: torch.zeros(shape) for key, shape in changed.items()})
+    torch.save(state, "ckpt.pt")
+    assert checkpoint_reason(Small(), "ckpt.pt") == f"ckpt.pt: does not match the model: {expected}"
+
+
+def test_a_bare_file_name_ending_in_py_is_a_path_even_when_missing(here):
+    assert reason(load_source, "nope.py") == "nope.py: no such file"
+
+
+def test_the_py_hint_is_given_only_when_adding_py_names_a_file(here):
+    assert reason(load_source, "nets/nope") == "nets/nope: no such file"
+    write(here, "a.py.py", NET)
+    assert reason(load_source, "a.py") == "a.py: no such file"
+
+
+def test_a_file_is_imported_under_a_private_name_made_of_its_stem_and_path(here):
+    """Classes defined in the file report this module (type(model).__module__, pickles);
+    two files with one stem in two folders stay two modules."""
+    import hashlib
+
+    body = NET + "def batch():\n    return torch.randn(1, 20)\n"
+    first = load_source(write(here, "nets/my-net.py", body))
+    second = load_source(write(here, "old/my-net.py", body))
+    path = (here / "nets/my-net.py").resolve()
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    assert first.module.__name__ == f"_gradtui_source_my_net_{digest}"
+    assert type(first.model()).__module__ == first.module.__name__
+    assert second.module.__name__ != first.module.__name__
+    assert sys.modules[first.module.__name__] is first.module
+    assert sys.modules[second.module.__name__] is second.module
+
+
+def test_a_file_whose_name_is_not_utf8_loads(here):
+    import os
+
+    text = os.fsdecode(b"net\xff.py")  # an undecodable byte, kept as a surrogate
+    (here / text).write_text(NET + "def batch():\n    return torch.randn(1, 20)\n")
+    source, model, loss = probe(text)
+    assert source.name == os.fsdecode(b"net\xff") and loss.shape == ()
+
+
+def test_a_file_that_takes_its_folder_off_sys_path_itself_still_loads(here):
+    body = NET + "import os, sys\nsys.path.remove(os.path.dirname(__file__))\nbatch = id\n"
+    before = list(sys.path)
+    assert load_source(write(here, "nets/tidy.py", body)).name == "tidy"
+    assert sys.path == before
+
+
+@pytest.mark.parametrize(
+    ("raises", "expected"),
+    [
+        ("ValueError('bad value')", "importing it raised ValueError: bad value"),
+        ("SyntaxError('bad config')", "syntax error: bad config"),
+    ],
+)
+def test_an_error_raised_in_a_helper_beside_the_file_names_the_files_line(here, raises, expected):
+    """The file is the user's code; a sibling it calls is not, so the line named is the
+    file's call (a SyntaxError without a file name too)."""
+    write(here, "nets/helper_beside_zz9.py", f"def fail():\n    raise {raises}\n")
+    name = write(here, "nets/x.py", "import helper_beside_zz9\nhelper_beside_zz9.fail()  # call\n")
+    try:
+        assert reason(load_source, name) == f"nets/x.py: {expected} (nets/x.py:2)"
+    finally:
+        sys.modules.pop("helper_beside_zz9", None)
+
+
+@pytest.mark.parametrize(
+    ("helper", "expected"),
+    [
+        ("raise ValueError('bad value')", "importing it raised ValueError: bad value"),
+        ("raise SyntaxError('bad config')", "syntax error: bad config"),
+        (
+            "import not_a_module_zz9",
+            "importing it raised ModuleNotFoundError: No module named 'not_a_module_zz9'",
+        ),
+    ],
+)
+def test_an_error_raised_outside_the_package_names_the_packages_line(
+    packages, monkeypatch, helper, expected
+):
+    write(packages, "mypkg/__init__.py", "")
+    write(packages, "solo_helper.py", f"{helper}\n")
+    write(packages, "mypkg/nets.py", "import torch\nimport solo_helper  # the package's line\n")
+    monkeypatch.chdir(packages)
+    assert reason(load_source, "mypkg.nets") == f"mypkg.nets: {expected} (mypkg/nets.py:2)"
+
+
+def test_a_missing_subpackage_is_named(packages):
+    write(packages, "mypkg/__init__.py", "")
+    assert reason(load_source, "mypkg.sub.nets") == "mypkg.sub.nets: no module named 'mypkg.sub'"
+
+
+def test_a_module_without_a_spec_is_refused_as_not_found(packages, monkeypatch):
+    import types
+
+    ghost = types.ModuleType("ghost_zz9")
+    ghost.__spec__ = None  # as __main__ of a script run by path
+    monkeypatch.setitem(sys.modules, "ghost_zz9", ghost)
+    assert reason(load_source, "ghost_zz9") == (
+        "ghost_zz9: no such file, and no module named 'ghost_zz9' on the Python path"
+    )
+
+
+def test_a_builtin_module_given_by_name_is_refused_in_one_line(packages):
+    """`sys` has no file, as a namespace package has none: each is named for what it is
+    (a built-in module was called a namespace package)."""
+    for name in ("sys", "itertools"):
+        assert reason(load_source, name) == (
+            f"{name}: is built into Python (no file) and defines no model(); expected a "
+            "module that defines model() and batch()"
+        )
+
+
+def test_build_puts_the_model_and_every_tensor_of_the_batch_on_the_device(here):
+    """On the meta device, which any machine has: nested tuples, lists and dicts, float
+    and integer tensors all move."""
+    name = write(
+        here,
+        "x.py",
+        NET
+        + textwrap.dedent(
+            """
+            def batch():
+                return (
+                    torch.randn(2, 20),
+                    torch.randint(0, 5, (2,)),
+                    [torch.randn(1)],
+                    {"mask": torch.ones(2, dtype=torch.bool), "scale": torch.ones(1)},
+                )
+            """
+        ),
+    )
+    model, args, kwargs = build(load_source(name), seed=0, device="meta", dtype="float64")
+    assert kwargs == {}
+    assert [(p.device.type, p.dtype) for p in model.parameters()] == [("meta", torch.float64)] * 2
+    x, labels, (extra,), mapping = args
+    assert (x.device.type, x.dtype) == ("meta", torch.float64)
+    assert (labels.device.type, labels.dtype) == ("meta", torch.int64)
+    assert (extra.device.type, extra.dtype) == ("meta", torch.float64)
+    assert (mapping["mask"].device.type, mapping["mask"].dtype) == ("meta", torch.bool)
+    assert (mapping["scale"].device.type, mapping["scale"].dtype) == ("meta", torch.float64)
+
+
+def test_gradients_left_by_model_are_cleared_so_an_unused_layer_is_still_found(here):
+    name = write(
+        here,
+        "x.py",
+        UNREGISTERED.replace(
+            "model = Net",
+            "def model():\n    net = Net()\n"
+            "    net.unused(torch.ones(1, 3)).sum().backward()  # warm-up\n"
+            "    return net",
+        ),
+    )
+    source = load_source(name)
+    model, args, kwargs = build(source, seed=0)
+    assert [p.grad for p in model.parameters()] == [None, None]
+    forward_loss(source, model, args, kwargs).backward()
+    assert without_gradient(model) == ["unused.weight", "unused.bias"]
+
+
+def test_a_batch_that_cannot_move_names_it(here):
+    name = write(
+        here,
+        "x.py",
+        NET
+        + textwrap.dedent(
+            """
+            class Frozen(tuple):
+                def __new__(cls, items=None):
+                    if items is not None:
+                        raise RuntimeError("cannot be rebuilt")
+                    return super().__new__(cls, (torch.randn(2, 20),))
+
+            def batch():
+                return Frozen()
+            """
+        ),
+    )
+    assert reason(build, load_source(name), seed=0) == (
+        "x.py: moving the batch to cpu raised RuntimeError: cannot be rebuilt"
+    )
+
+
+def test_loss_receives_for_plain_arguments_the_keywords_the_one_argument_or_the_tuple(here):
+    """forward_loss called with a plain tuple (no `batch` from build)."""
+    name = write(
+        here,
+        "x.py",
+        textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+
+            SEEN = []
+
+            class Net(nn.Linear):
+                def forward(self, x, scale=1.0):
+                    return super().forward(x) * scale
+
+            def model():
+                return Net(3, 2)
+
+            def batch():
+                return torch.randn(1, 3)
+
+            def loss(output, batch):
+                SEEN.append(batch)
+                return output.sum()
+            """
+        ),
+    )
+    source = load_source(name)
+    model = source.model()
+    x = torch.randn(1, 3)
+    forward_loss(source, model, (), {"x": x, "scale": 2.0})
+    forward_loss(source, model, (x,), {})
+    forward_loss(source, model, (x, 2.0), {})
+    keywords, one, both = source.module.SEEN
+    assert type(keywords) is dict and keywords == {"x": x, "scale": 2.0}
+    assert one is x
+    assert type(both) is tuple and len(both) == 2 and both[0] is x and both[1] == 2.0
+
+
+def test_a_detached_output_under_the_default_loss_names_the_default_loss(here):
+    name = write(
+        here,
+        "x.py",
+        NET.replace("return self.fc(x)", "return self.fc(x).detach()")
+        + "def batch():\n    return torch.randn(1, 20)\n",
+    )
+    source = load_source(name)
+    model, args, kwargs = build(source, seed=0)
+    assert reason(forward_loss, source, model, args, kwargs) == (
+        "x.py: the default loss (sum of the output) returned a tensor with no grad_fn: it is"
+        " not computed from the model's parameters (detached, or under torch.no_grad()?)"
+    )
+
+
+def test_a_checkpoint_that_is_a_fifo_is_refused(here):
+    import os
+
+    os.mkfifo(here / "pipe.pt")
+    assert checkpoint_reason(Small(), "pipe.pt") == "pipe.pt: not a regular file"
+
+
+def test_an_empty_checkpoint_file_names_torchs_error(here):
+    (here / "empty.pt").write_bytes(b"")  # as an interrupted torch.save leaves it
+    assert checkpoint_reason(Small(), "empty.pt") == (
+        "empty.pt: not a checkpoint torch.load can read (EOFError)"
+    )
+
+
+def test_a_checkpoint_saved_from_cuda_loads_on_a_machine_without_it(here, monkeypatch):
+    import torch.serialization
+
+    torch.manual_seed(1)
+    saved = Small()
+    with monkeypatch.context() as patch:  # as torch.save writes tensors that lived on a GPU
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(saved.state_dict(), "gpu.pt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    torch.manual_seed(2)
+    fresh = Small()
+    load_checkpoint(fresh, "gpu.pt")
+    for (name, a), b in zip(saved.state_dict().items(), fresh.state_dict().values()):
+        assert b.device.type == "cpu" and torch.equal(a, b), name
+
+
+def test_a_checkpoint_holding_code_is_refused_even_when_torch_is_told_to_unpickle(
+    here, monkeypatch
+):
+    """TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD turns weights_only off only where the caller left it
+    unset; load_checkpoint sets it."""
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    torch.save({"fc.weight": torch.zeros(3, 4), "trap": Payload()}, "evil.pt")
+    assert checkpoint_reason(Small(), "evil.pt").startswith("evil.pt: holds an object of class ")
+    assert RAN == []
+
+
+def _refusing(hook) -> Small:
+    model = Small()
+    model.register_load_state_dict_pre_hook(hook)
+    return model
+
+
+def _drop_fc_weight(module, state_dict, prefix, *args):
+    state_dict.pop(prefix + "fc.weight", None)
+
+
+def _refuse_frozen(*args):
+    raise RuntimeError("frozen weights")
+
+
+def _refuse_silently(*args):
+    raise RuntimeError()
+
+
+@pytest.mark.parametrize(
+    ("hook", "detail"),
+    [
+        (_drop_fc_weight, 'Missing key(s) in state_dict: "fc.weight".'),
+        (_refuse_frozen, "frozen weights"),
+        (_refuse_silently, "RuntimeError"),
+    ],
+)
+def test_what_a_modules_own_loading_hooks_refuse_is_named_in_one_line(here, hook, detail):
+    """The keys and shapes match, but the module's hooks refuse: strict loading's report
+    (its second line, after "Error(s) in loading state_dict for Small:"), or the hook's
+    own error (its one line, or its type when it has none)."""
+    torch.save(Small().state_dict(), "ckpt.pt")
+    assert checkpoint_reason(_refusing(hook), "ckpt.pt") == (
+        f"ckpt.pt: does not match the model: {detail}"
+    )

@@ -567,3 +567,139 @@ def test_a_matrix_measured_without_rows_has_no_row_coherence():
     x = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
     assert stats_of(x, rows=False).row_coherence is None
     assert stats_of(x, rows=True).row_coherence == 1.0
+
+
+# -- found by mutation testing (2): reasons, saturation bounds, edges, empty tensors ------
+
+
+def test_measured_by_gives_the_path_and_each_distinct_eager_reason(stats_path, monkeypatch):
+    from gradtui.lab.stats import EAGER, FUSED, _fused_unavailable, measured_by
+
+    assert measured_by([]) == (FUSED, kernels.status())
+    half = summarize(torch.ones(3, dtype=torch.float16), 4)
+    bf16 = summarize(torch.ones(3, dtype=torch.bfloat16), 4)
+    # The reason is the dtype's plain name; a repeated reason is given once.
+    assert measured_by([half, bf16, half]) == (EAGER, "float16 tensors; bfloat16 tensors")
+    assert _fused_unavailable(torch.empty(2, device="meta")) == "META tensors"
+    if stats_path == "fused":
+        fused = summarize(torch.ones(3), 4)
+        empty = summarize(torch.empty(0), 4)
+        assert (fused.path, half.path, empty.path) == (FUSED, EAGER, EAGER)
+        assert measured_by([empty]) == (EAGER, "empty tensor")
+        # The note of fused summaries is the kernels' status when they were measured.
+        status = kernels.status()
+        monkeypatch.setattr(kernels, "status", lambda: "a later status")
+        assert measured_by([fused]) == (FUSED, status)
+
+
+def test_float32_saturation_bounds_that_are_float32_values_are_not_themselves_saturated():
+    """0.25 and 0.75 are float32 values: x < 0.25 or x > 0.75 leaves them out."""
+    x = torch.tensor([0.25, 0.75, 0.5, 0.2, 0.8, 0.25, 0.75], dtype=torch.float32)
+    expected = sum(1 for v in x.tolist() if v < 0.25 or v > 0.75)
+    assert expected == 2
+    assert stats_of(x, saturation=(0.25, 0.75)).saturated == expected / 7
+
+
+def test_float32_saturation_bounds_beyond_float32_range_raise_no_warning():
+    import warnings
+
+    x = torch.tensor([1.0, -3e38, 3e38], dtype=torch.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = stats_of(x, saturation=(-1e300, 1e300))
+    assert got.saturated == 0.0
+
+
+def test_an_unbounded_lower_saturation_bound_counts_no_negative_infinity():
+    """x < -inf holds for no x, -inf included; x > 0.5 holds for 0.7 and +inf."""
+    x = torch.tensor([-math.inf, 0.7, 0.1, -5.0, math.inf, math.nan], dtype=torch.float64)
+    lo, hi = -math.inf, 0.5
+    expected = sum(1 for v in x.tolist() if math.isfinite(v) and (v < lo or v > hi))
+    assert expected == 1
+    assert stats_of(x, saturation=(lo, hi)).saturated == expected / 6
+    assert stats_of(x.float(), saturation=(lo, hi)).saturated == expected / 6
+
+
+def test_an_edge_at_zero_reads_as_positive_zero():
+    """-1e-310..1e-310 in 2 bins: the middle edge is exactly 0, written as 0.0 (JSON
+    would otherwise say -0.0)."""
+    edges = stats_of(torch.tensor([-1e-310, 1e-310], dtype=torch.float64), 2).hist.edges
+    assert edges[1] == 0.0 and math.copysign(1.0, edges[1]) == 1.0
+
+
+ORDINARY = [r for r in RANGES if r != (5e-324, 2.5e-323)] + [(-2.5, 7.0), (1e-8, 3e-8)]
+
+
+def test_edges_of_ordinary_ranges_are_found_by_inversion_without_bisection(monkeypatch):
+    """Bisection (64 numpy passes) is the fallback for odd chains only: the inversion
+    with its short walks finds every edge of these ranges, each the first float of its
+    bin."""
+    from gradtui.lab import stats
+
+    bisected = []
+    real = stats._bisect
+    monkeypatch.setattr(
+        stats, "_bisect", lambda *args: bisected.append(args[1].size) or real(*args)
+    )
+    params = [(*binning(lo, hi, bins), bins) for lo, hi in ORDINARY for bins in (2, 7, 50, 1000)]
+    for (left, right, s, left_s, scale, bins), edges in zip(params, bin_edges_of(params)):
+        for i, edge in enumerate(edges[1:-1], start=1):
+            index = min(max(math.trunc((edge * s - left_s) * scale), 0), bins - 1)
+            below = math.nextafter(edge, -math.inf)
+            before = min(max(math.trunc((below * s - left_s) * scale), 0), bins - 1)
+            assert index >= i > before, (left, right, bins, i)
+    assert bisected == []
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "bins"),
+    [
+        (-1e-310, 1e-310, 2),  # the edge is 0.0
+        (1.0, 1.0 + 2 * 2.0**-52, 2),  # three floats: the bisection starts two keys apart
+        (-1.0, 1.0 + 2 * 2.0**-52, 4),  # the first key tried is that of 0.0, in bin 1
+        (-3.0, 3.0, 6),
+        (-5.0, -1e-300, 7),
+        (1e16, 1e16 + 2, 3),
+    ],
+)
+def test_bisection_alone_finds_each_first_float_of_a_bin(monkeypatch, lo, hi, bins):
+    """With the inversion's guesses all wrong (NaN), every edge comes from bisecting the
+    float64 line; each must be the first float the chain puts in its bin."""
+    from gradtui.lab import stats
+
+    monkeypatch.setattr(stats, "_settle", lambda holds, x, steps=4: np.full_like(x, np.nan))
+    left, right, s, left_s, scale = binning(lo, hi, bins)
+    (edges,) = bin_edges_of([(left, right, s, left_s, scale, bins)])
+
+    def index(x):
+        return min(max(math.trunc((x * s - left_s) * scale), 0), bins - 1)
+
+    assert edges[0] == left and edges[-1] == right
+    for i, edge in enumerate(edges[1:-1], start=1):
+        assert index(edge) >= i > index(math.nextafter(edge, -math.inf)), (i, edge)
+        assert math.copysign(1.0, edge) == 1.0 or edge < 0
+
+
+def test_an_empty_tensor_has_the_unit_range_and_zero_fractions():
+    got = stats_of(torch.empty(0), 4, saturation=(0.1, 0.9), dead=True)
+    assert got.hist.edges == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert got.hist.counts == [0, 0, 0, 0]
+    assert got.saturated == 0.0 and got.dead == 0.0
+    assert got.min is None and got.max is None and got.norm == 0.0
+
+
+def test_the_norm_of_an_empty_tensor_is_a_float64_zero():
+    value = norm(torch.empty(0, 3))
+    assert value.dtype == torch.float64 and value.shape == () and float(value) == 0.0
+
+
+def test_extras_of_any_dtype_come_back_as_their_exact_values():
+    """Each extra becomes float64 on its own: a float32 neighbour must not round 2^24 + 1."""
+    extras = [
+        torch.tensor(2**24 + 1),
+        torch.tensor(0.1, dtype=torch.float32),
+        torch.tensor(70000),
+        torch.tensor(0.5, dtype=torch.float16),
+    ]
+    _, host = collect([], extras)
+    assert host == [16777217.0, float(np.float32(0.1)), 70000.0, 0.5]

@@ -631,3 +631,553 @@ def test_update_ratio_keeps_its_precision_when_weights_share_a_large_offset(
     rec = open_run(tmp_path / "offset.gradtui").stats(1)["weight"]
     expected = math.log10((after - before).std(ddof=1) / before.std(ddof=1))
     assert rec.update_ratio == pytest.approx(expected, rel=1e-6)
+
+
+# -- found by mutation testing (2): other ranks, messages, closing, edge sizes -----------
+
+
+def fake_rank(monkeypatch, rank: int, world: int) -> None:
+    """This process as torch.distributed reports rank `rank` of `world` to it."""
+    import torch.distributed as dist
+
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda group=None: rank)
+    monkeypatch.setattr(dist, "get_world_size", lambda group=None: world)
+
+
+def test_rank_0_of_a_distributed_run_names_its_rank_beside_the_device(tmp_path, monkeypatch):
+    fake_rank(monkeypatch, 0, 2)
+    model, _ = watch_scripts.make()
+    with gradtui.watch(model, tmp_path / "r0.gradtui") as watch:
+        assert watch.recording
+    device = open_run(tmp_path / "r0.gradtui").meta.device
+    assert device == "cpu, rank 0 of 2 (DistributedDataParallel)"
+
+
+def test_another_rank_writes_nothing_and_halts_at_a_recorded_nonfinite_step(tmp_path, monkeypatch):
+    fake_rank(monkeypatch, 1, 2)
+    model, optimizer = watch_scripts.make()
+    path = tmp_path / "r1.gradtui"
+    with gradtui.watch(model, path, every=2, halt_on_nonfinite=True) as watch:
+        assert not watch.recording
+        for step in (1, 2, 3):  # finite gradients: recorded steps 1 and 3 pass
+            x, y = watch_scripts.batch(step)
+            nn.functional.mse_loss(model(x), y).backward()
+            watch.step()
+            optimizer.step()
+            optimizer.zero_grad()
+        model(x).sum().backward()
+        model[2].weight.grad[0, 0] = math.nan
+        watch.step()  # step 4 is not a recorded one: no halt
+        model.zero_grad()
+        model(x).sum().backward()
+        model[0].bias.grad = None  # a parameter without a gradient is passed over
+        model[2].weight.grad[0, 0] = math.nan
+        model[4].weight.grad[1, 1] = math.inf
+        with pytest.raises(NonFiniteGradient) as raised:
+            watch.step()  # step 5: the first non-finite gradient in module order
+    assert (raised.value.step, raised.value.name) == (5, "2.weight")
+    assert str(raised.value) == (
+        "non-finite gradient at step 5 in 2.weight (gradtui.watch halt_on_nonfinite)"
+    )
+    assert os.listdir(tmp_path) == []
+
+
+def test_another_rank_without_halt_on_nonfinite_passes_nonfinite_gradients(tmp_path, monkeypatch):
+    fake_rank(monkeypatch, 1, 2)
+    model, _ = watch_scripts.make()
+    with gradtui.watch(model, tmp_path / "r1.gradtui", every=1) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        model[0].weight.grad[0, 0] = math.nan
+        watch.step()
+        assert watch.step_count == 1
+    assert os.listdir(tmp_path) == []
+
+
+def test_by_default_a_nonfinite_gradient_is_recorded_and_not_raised(tmp_path):
+    model, _ = watch_scripts.make()
+    path = tmp_path / "nan.gradtui"
+    with gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        model[4].bias.grad[0] = math.nan
+        watch.step()
+    run = open_run(path)
+    assert run.first_nonfinite() == (1, "4.bias")
+    assert run.stats(1)["4.bias"].stats.nonfinite == 1
+
+
+def test_a_model_that_is_one_leaf_module_names_its_output_model(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    path = tmp_path / "leaf.gradtui"
+    with gradtui.watch(model, path, every=1, activations=True) as watch:
+        out = model(x)
+        out.sum().backward()
+        watch.step()
+    run = open_run(path)
+    assert run.params == [
+        ("weight", "param", (2, 3)),
+        ("bias", "param", (2,)),
+        ("(model)", "activation", (4, 2)),
+    ]
+    figures = run.stats(1)["(model)"]
+    check_figures(figures.stats, out.detach().numpy(), rows=False)
+    assert figures.input_nonneg == np.count_nonzero(x.numpy() >= 0) / x.numel()
+
+
+def test_a_model_without_parameters_records_its_outputs_on_the_cpu(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Tanh(), nn.Sigmoid())
+    x = torch.randn(5, 4, requires_grad=True)
+    path = tmp_path / "noparams.gradtui"
+    with gradtui.watch(model, path, every=1, activations=True) as watch:
+        out = model(x)
+        out.sum().backward()
+        watch.step()
+    run = open_run(path)
+    assert (run.meta.device, run.meta.model) == ("cpu", "Sequential, 0 parameters")
+    assert run.params == [("0", "activation", (5, 4)), ("1", "activation", (5, 4))]
+    check_figures(run.stats(1)["1"].stats, out.detach().numpy(), rows=False)
+
+
+def test_the_run_file_names_the_device_of_the_models_parameters(tmp_path):
+    path = tmp_path / "meta.gradtui"
+    with gradtui.watch(nn.Linear(3, 2, device="meta"), path, command="train.py --lr 0.1"):
+        pass
+    meta = open_run(path).meta
+    assert (meta.device, meta.command) == ("meta", "train.py --lr 0.1")
+
+
+@pytest.mark.parametrize(
+    ("model", "shown"),
+    [
+        (
+            nn.Sequential(*[nn.Linear(2, 2) for _ in range(4)]),
+            "0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias, 3.weight, 3.bias",
+        ),
+        (
+            nn.Sequential(*[nn.Linear(2, 2) for _ in range(4)], nn.Linear(2, 2, bias=False)),
+            "0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias, 3.weight, 3.bias, ...",
+        ),
+        (nn.Sequential(nn.Linear(2, 2).requires_grad_(False)), "none"),
+    ],
+)
+def test_a_pattern_matching_nothing_lists_at_most_eight_parameters(tmp_path, model, shown):
+    with pytest.raises(ValueError) as error:
+        gradtui.watch(model, tmp_path / "x.gradtui", layers="nothing")
+    assert str(error.value) == (
+        f"layers: 'nothing' matches no parameter that requires grad; the model's "
+        f"parameters: {shown}"
+    )
+
+
+def test_close_writes_the_last_update_and_later_steps_count_nothing(tmp_path):
+    model, optimizer = watch_scripts.make()
+    path = tmp_path / "closed.gradtui"
+    watch = gradtui.watch(model, path, every=1)
+    x, y = watch_scripts.batch(1)
+    nn.functional.mse_loss(model(x), y).backward()
+    before = {n: p.detach().clone().numpy() for n, p in model.named_parameters()}
+    watch.step()
+    optimizer.step()
+    after = {n: p.detach().clone().numpy() for n, p in model.named_parameters()}
+    watch.close()
+    assert not watch.recording
+    watch.step()
+    assert watch.step_count == 1
+    figures = open_run(path).stats(1)
+    for name in before:
+        expected = update_ratio(before[name], after[name])
+        assert figures[name].update_ratio == pytest.approx(expected, rel=1e-9)
+
+
+def test_an_exception_leaving_the_with_block_writes_no_last_update(tmp_path):
+    model, optimizer = watch_scripts.make()
+    path = tmp_path / "interrupted.gradtui"
+    with pytest.raises(RuntimeError), gradtui.watch(model, path, every=1) as watch:
+        x, y = watch_scripts.batch(1)
+        nn.functional.mse_loss(model(x), y).backward()
+        watch.step()
+        optimizer.step()
+        raise RuntimeError("interrupted")
+    figures = open_run(path).stats(1)
+    assert [rec.update_ratio for rec in figures.values()] == [None] * 6
+
+
+def test_an_error_writing_the_last_update_warns_with_the_step_it_stopped_at(tmp_path, monkeypatch):
+    real_write = RunWriter.write
+
+    def failing(self, step=None, **kwargs):
+        if step is None:  # only the last update, written by close()
+            raise OSError(28, "No space left on device")
+        return real_write(self, step, **kwargs)
+
+    monkeypatch.setattr(RunWriter, "write", failing)
+    model, optimizer = watch_scripts.make()
+    path = tmp_path / "last.gradtui"
+    with pytest.warns(RecordingStopped) as caught, gradtui.watch(model, path, every=1) as watch:
+        for step in (1, 2):
+            x, y = watch_scripts.batch(step)
+            nn.functional.mse_loss(model(x), y).backward()
+            watch.step()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert [str(w.message) for w in caught] == [
+        f"gradtui.watch: recording to {path} stopped at step 2: No space left on device; "
+        "training goes on, the steps recorded before stay readable"
+    ]
+    run = open_run(path)
+    assert run.steps() == [1, 2]
+    assert run.stats(1)["0.weight"].update_ratio is not None
+    assert run.stats(2)["0.weight"].update_ratio is None
+
+
+def test_an_error_without_a_message_is_named_by_its_type_and_closes_the_file(tmp_path, monkeypatch):
+    import sqlite3
+
+    def failing(self, *args, **kwargs):
+        raise RuntimeError
+
+    monkeypatch.setattr(RunWriter, "write", failing)
+    model, _ = watch_scripts.make()
+    path = tmp_path / "anon.gradtui"
+    with pytest.warns(RecordingStopped) as caught, gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        watch.step()
+        watch.step()  # the watch is closed: not even counted
+        assert watch.step_count == 1
+    assert [str(w.message) for w in caught] == [
+        f"gradtui.watch: recording to {path} stopped at step 1: RuntimeError; "
+        "training goes on, the steps recorded before stay readable"
+    ]
+    # Closed as a finished run is: one self-contained file, back to a rollback journal.
+    assert sorted(os.listdir(tmp_path)) == ["anon.gradtui"]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+
+
+def test_the_largest_number_of_bins_is_allowed(tmp_path):
+    model, _ = watch_scripts.make()
+    with gradtui.watch(model, tmp_path / "bins.gradtui", every=1, bins=1000) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        watch.step()
+    assert open_run(tmp_path / "bins.gradtui").meta.bins == 1000
+
+
+def test_arguments_of_the_wrong_type_are_refused_naming_what_was_given(tmp_path):
+    model, _ = watch_scripts.make()
+    with pytest.raises(TypeError) as error:
+        gradtui.watch(model, tmp_path / "x.gradtui", layers=5)
+    assert str(error.value) == "layers: expected a regular expression (str) or None, got 5"
+    expected = "loss: expected a number or a one-element tensor, got "
+    with gradtui.watch(model, tmp_path / "y.gradtui") as watch:
+        for loss, given in [(torch.ones(2, 3), "shape (2, 3)"), ("0.5", "str"), (True, "bool")]:
+            with pytest.raises(TypeError) as error:
+                watch.step(loss=loss)
+            assert str(error.value) == expected + given
+
+
+def test_a_loss_given_as_a_python_float_is_recorded_exactly(tmp_path):
+    model, _ = watch_scripts.make()
+    path = tmp_path / "loss.gradtui"
+    with gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        watch.step(loss=0.1)
+        watch.step(loss=3)
+    assert open_run(path).losses() == [(1, 0.1), (2, 3.0)]
+
+
+def test_an_evaluation_forward_before_step_changes_nothing_recorded(tmp_path):
+    """Outputs and input shares are those of the forward that tracks gradients; an
+    evaluation forward under no_grad between backward and step() is left out."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    x = torch.randn(6, 3)
+    path = tmp_path / "eval.gradtui"
+    with gradtui.watch(model, path, every=1, activations=True) as watch:
+        hidden = model[0](x)
+        out = model[1](hidden)
+        out.sum().backward()
+        with torch.no_grad():
+            model(-torch.ones(2, 3))
+        watch.step()
+    figures = open_run(path).stats(1)
+    check_figures(figures["0"].stats, hidden.detach().numpy(), rows=False)
+    check_figures(figures["1"].stats, out.detach().numpy(), rows=False)
+    assert figures["0"].input_nonneg == np.count_nonzero(x.numpy() >= 0) / x.numel()
+    # The dead share is a ReLU's figure; a Linear's output has none.
+    assert figures["0"].stats.dead is None
+    assert figures["1"].stats.dead == np.count_nonzero(out.detach().numpy() == 0) / out.numel()
+
+
+def test_modules_left_out_of_a_forward_and_keyword_inputs(tmp_path):
+    """A leaf module the forward did not call has no output at that step (the ones after
+    it still do); a Linear called with its input by keyword has no input share; one
+    of a single input entry has one."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unused = nn.Linear(3, 3)
+            self.by_keyword = nn.Linear(3, 1)
+            self.single = nn.Linear(1, 2)
+
+        def forward(self, x):
+            return self.single(self.by_keyword(input=x)[:1])
+
+    torch.manual_seed(0)
+    model = Net()
+    x = torch.randn(4, 3)
+    path = tmp_path / "parts.gradtui"
+    with gradtui.watch(model, path, every=1, activations=True) as watch:
+        with torch.no_grad():
+            middle = model.by_keyword(x)[:1]
+        out = model(x)
+        out.sum().backward()
+        watch.step()
+    figures = open_run(path).stats(1)
+    assert [name for name in figures if not name.endswith(("weight", "bias"))] == [
+        "by_keyword",
+        "single",
+    ]
+    assert figures["by_keyword"].input_nonneg is None
+    check_figures(figures["single"].stats, out.detach().numpy(), rows=False)
+    assert figures["single"].input_nonneg == float(middle.item() >= 0)
+
+
+def test_an_outputs_shape_is_the_one_first_recorded(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2))
+    path = tmp_path / "shapes.gradtui"
+    with gradtui.watch(model, path, every=1, activations=True) as watch:
+        for batch in (4, 2):
+            model(torch.randn(batch, 3)).sum().backward()
+            watch.step()
+    run = open_run(path)
+    assert run.params[-1] == ("0", "activation", (4, 2))
+    assert run.stats(2)["0"].stats.numel == 2 * 2
+
+
+def test_without_updates_the_weights_norms_are_still_recorded(tmp_path):
+    path = tmp_path / "noupdates.gradtui"
+    kept, _ = train_with_copies(path, steps=3, every=1, updates=False)
+    run = open_run(path)
+    assert run.steps() == [1, 2, 3]
+    for step in run.steps():
+        for name, rec in run.stats(step).items():
+            weights = kept[step]["weights"][name].astype(np.float64)
+            assert rec.param_norm == pytest.approx(np.linalg.norm(weights), rel=1e-12)
+            assert rec.update_ratio is None
+
+
+def test_weights_in_channels_last_memory_get_their_update_ratio(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Conv2d(2, 4, 3).to(memory_format=torch.channels_last)
+    assert not model.weight.is_contiguous()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "cl.gradtui"
+    with gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(2, 2, 5, 5)).pow(2).mean().backward()
+        before = model.weight.detach().clone().numpy()
+        watch.step()
+        optimizer.step()
+        after = model.weight.detach().clone().numpy()
+    rec = open_run(path).stats(1)["weight"]
+    assert rec.update_ratio == pytest.approx(update_ratio(before, after), rel=1e-9)
+    assert rec.param_norm == pytest.approx(np.linalg.norm(before.astype(np.float64)), rel=1e-12)
+
+
+def test_bfloat16_weights_get_their_update_ratio(tmp_path):
+    from gradtui.lab import kernels
+
+    assert kernels.ready() is not None  # the fused path is there: bfloat16 stays off it
+    torch.manual_seed(0)
+    model = nn.Linear(6, 5).to(torch.bfloat16)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    path = tmp_path / "bf16.gradtui"
+    with gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(4, 6, dtype=torch.bfloat16)).float().pow(2).mean().backward()
+        before = model.weight.detach().float().numpy()
+        watch.step()
+        optimizer.step()
+        after = model.weight.detach().float().numpy()
+    rec = open_run(path).stats(1)["weight"]
+    assert rec.update_ratio == pytest.approx(update_ratio(before, after), rel=1e-9)
+
+
+@pytest.mark.parametrize("path_kind", ["fused", "eager"])
+def test_update_ratios_of_parameters_of_one_two_and_constant_entries(
+    tmp_path, path_kind, monkeypatch
+):
+    """A 1-entry parameter has a norm and no ratio, a 2-entry one has a ratio, one of
+    equal entries (std 0) none; the eager sums, taken 5 entries at a time here, add up."""
+    from gradtui.lab import kernels
+    from gradtui.lab import watch as watch_module
+
+    if path_kind == "eager":
+        monkeypatch.setattr(kernels, "ready", lambda: None)
+        monkeypatch.setattr(watch_module, "CHUNK_ELEMENTS", 5)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2), nn.Tanh(), nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].bias.zero_()  # equal entries: std(W) = 0, no ratio
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "small.gradtui"
+    with gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        before = {n: p.detach().clone().numpy() for n, p in model.named_parameters()}
+        watch.step()
+        optimizer.step()
+        after = {n: p.detach().clone().numpy() for n, p in model.named_parameters()}
+    figures = open_run(path).stats(1)
+    for name, weights in before.items():
+        rec = figures[name]
+        norm = np.linalg.norm(weights.astype(np.float64))
+        assert rec.param_norm == pytest.approx(norm, rel=1e-12)
+        if name in ("0.bias", "4.bias"):
+            assert rec.update_ratio is None
+        else:
+            expected = update_ratio(weights, after[name])
+            assert rec.update_ratio == pytest.approx(expected, rel=1e-9), name
+    assert figures["4.bias"].param_norm == abs(float(before["4.bias"][0]))
+
+
+def test_an_update_ratio_beyond_the_largest_float_is_left_out():
+    from gradtui.lab.watch import _ratio
+
+    assert _ratio(1e200, 1e-200) is None  # the quotient overflows to inf
+    assert _ratio(1e-3, 1e-1) == pytest.approx(-2.0)
+
+
+def test_a_data_parallel_model_is_recorded_under_its_own_names(tmp_path):
+    model, _ = watch_scripts.make()
+    path = tmp_path / "dp.gradtui"
+    with gradtui.watch(nn.DataParallel(model), path, every=1) as watch:
+        model(torch.randn(2, 6)).sum().backward()
+        watch.step()
+    assert [name for name, _, _ in open_run(path).params] == [
+        n for n, _ in model.named_parameters()
+    ]
+
+
+def test_measuring_runs_torch_on_one_thread_and_gives_the_threads_back(tmp_path, monkeypatch):
+    """On the CPU with the fused kernels, torch's ops measure on one thread (its OpenMP
+    threads would spin against the kernels'); the training keeps its thread count."""
+    from gradtui.lab import kernels, stats
+
+    assert kernels.ready() is not None
+    threads = torch.get_num_threads()
+    seen = []
+    real_collect = stats.collect
+
+    def collect(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(stats, "collect", collect)
+    torch.set_num_threads(2)
+    try:
+        model, optimizer = watch_scripts.make()
+        with gradtui.watch(model, tmp_path / "threads.gradtui", every=1) as watch:
+            for step in (1, 2):
+                x, y = watch_scripts.batch(step)
+                nn.functional.mse_loss(model(x), y).backward()
+                watch.step()
+                assert torch.get_num_threads() == 2
+                optimizer.step()
+                optimizer.zero_grad()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [1, 1, 1]  # steps 1 and 2, and close's last update
+
+
+def test_each_recorded_step_stores_the_seconds_since_the_watch_began(tmp_path):
+    import sqlite3
+
+    model, _ = watch_scripts.make()
+    path = tmp_path / "seconds.gradtui"
+    began = time.monotonic()
+    with gradtui.watch(model, path, every=1) as watch:
+        for _ in (1, 2):
+            model(torch.randn(2, 6)).sum().backward()
+            watch.step()
+    elapsed = time.monotonic() - began
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT step, seconds FROM steps ORDER BY step").fetchall()
+    assert [step for step, _ in rows] == [1, 2]
+    assert 0 < rows[0][1] < rows[1][1] <= elapsed
+
+
+def test_outputs_kept_while_compiling_are_measured_at_step_with_their_modules_facts(
+    tmp_path, monkeypatch
+):
+    """Under torch.compile the hooks only keep the outputs; step() measures them, with
+    the activation's saturation and dead figures as in eager mode."""
+    from gradtui.lab import watch as watch_module
+
+    monkeypatch.setattr(watch_module, "_compiling", lambda: True)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh())
+    path = tmp_path / "kept.gradtui"
+    with gradtui.watch(model, path, every=1, activations=True) as watch:
+        x = 3 * torch.randn(16, 3)
+        relu = model[1](model[0](x))
+        tanh = model[3](5 * model[2](relu))  # some entries beyond +-0.97
+        tanh.sum().backward()
+        watch.step()
+    run = open_run(path)
+    assert run.params[-1] == ("3", "activation", (16, 8))
+    figures = run.stats(1)
+    relu, tanh = relu.detach().numpy(), tanh.detach().numpy()
+    check_figures(figures["1"].stats, relu, rows=False)
+    check_figures(figures["3"].stats, tanh, rows=False)
+    assert figures["1"].stats.dead == np.count_nonzero(relu == 0) / relu.size
+    assert figures["3"].stats.saturated == np.count_nonzero(np.abs(tanh) > 0.97) / tanh.size
+    assert figures["3"].stats.saturated > 0
+
+
+@pytest.mark.parametrize("path_kind", ["fused", "eager"])
+def test_update_ratio_keeps_its_precision_when_a_shared_drift_moves_large_weights(
+    tmp_path, path_kind, monkeypatch
+):
+    """Weights of 1e8 + N(0, 0.01) in float64 moved by 1e3 + N(0, 1e-3), a drift shared by
+    every entry: each update is taken against its copy, then about the pivot entry's own
+    update, which leaves the 1e-3 spread intact."""
+    if path_kind == "eager":
+        from gradtui.lab import kernels
+
+        monkeypatch.setattr(kernels, "ready", lambda: None)
+    generator = torch.Generator().manual_seed(3)
+    model = nn.Linear(50, 40).double()
+    with torch.no_grad():
+        model.weight.copy_(1e8 + 0.01 * torch.randn(40, 50, generator=generator).double())
+    path = tmp_path / "small-updates.gradtui"
+    with gradtui.watch(model, path, every=1) as watch:
+        model(torch.randn(8, 50, dtype=torch.float64)).sum().backward()
+        before = model.weight.detach().clone().numpy()
+        watch.step()
+        with torch.no_grad():  # the optimizer's step
+            model.weight.add_(1e3 + 1e-3 * torch.randn(40, 50, generator=generator).double())
+        after = model.weight.detach().clone().numpy()
+    rec = open_run(path).stats(1)["weight"]
+    expected = math.log10((after - before).std(ddof=1) / before.std(ddof=1))
+    assert rec.update_ratio == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_refused_step_is_not_counted_so_its_retry_is_recorded(tmp_path):
+    """A loss that means nothing exact is refused before the step is counted: the retry is
+    the same step, recorded (it was step 2 before, and step 1 was never written)."""
+    path = tmp_path / "r.gradtui"
+    model = nn.Linear(3, 2)
+    with gradtui.watch(model, path, every=2) as watch:
+        model(torch.randn(4, 3)).sum().backward()
+        with pytest.raises(TypeError):
+            watch.step(loss=torch.ones(2))  # two entries: not one loss
+        assert watch.step_count == 0
+        watch.step(loss=torch.tensor(0.5))
+        assert watch.step_count == 1
+    run = open_run(path)
+    assert run.steps() == [1]
+    assert run.losses() == [(1, 0.5)]

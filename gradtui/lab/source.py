@@ -273,10 +273,14 @@ def _import_module(text: str) -> tuple[ModuleType, Path, Path, str]:
         raise _raised(text, root, "importing it", error) from error
     filename = getattr(module, "__file__", None)
     if filename is None:
+        what = (
+            "is a namespace package (a folder without __init__.py)"
+            if hasattr(module, "__path__")
+            else "is built into Python (no file)"
+        )
         raise _refuse(
             text,
-            "is a namespace package (a folder without __init__.py) and defines no model();"
-            " expected a module that defines model() and batch()",
+            f"{what} and defines no model(); expected a module that defines model() and batch()",
         )
     return module, Path(filename).resolve(), root, text
 
