@@ -200,9 +200,11 @@ def _compile(cache: bool) -> SimpleNamespace:
         count of finite entries > 0 in out[r, 0, b] and < 0 in out[r, 1, b].
 
         A vectorised pass codes each entry as an int32 (positive in the low 16 bits,
-        negative above), then each block's codes are summed in an int32, so `step` must
-        be below 2^15. Summing full blocks in a loop of fixed length vectorises: four
-        times faster than counting with a `min` in the bound.
+        negative above), then each block's codes are summed (numba widens the sum to
+        int64): the positives must not carry out of their 16 bits, so `step` stays below
+        2^15 (KERNEL_MAX_STEP; 2^16 would still do). Summing full blocks in a loop of
+        fixed length vectorises: four times faster than counting with a `min` in the
+        bound.
         """
         rows, cols = a.shape
         full = cols // step
