@@ -1019,6 +1019,27 @@ def test_a_frame_whose_file_name_cannot_be_resolved_is_not_taken_for_the_users(h
     assert exception_site(caught, path) == f"nets/x.py:{line_of(here, name, '# calls out')}"
 
 
+def test_a_frame_in_a_file_that_became_a_symlink_loop_is_not_taken_for_the_users(here):
+    """Path.resolve raises RuntimeError on a loop (Python 3.11): the site is still found,
+    not a crash in the middle of reporting the user's error."""
+    name = write(here, "nets/x.py", "def f(g):\n    return g()  # calls out\n")
+    path = (here / name).resolve()
+    namespace: dict = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    loop = here / "loop.py"
+    loop.symlink_to(loop)
+
+    def g():
+        raise ValueError("no")
+
+    g.__code__ = g.__code__.replace(co_filename=str(loop))
+    try:
+        namespace["f"](g)
+    except ValueError as error:
+        caught = error
+    assert exception_site(caught, path) == f"nets/x.py:{line_of(here, name, '# calls out')}"
+
+
 def test_an_exception_with_an_empty_message_is_named_by_its_type(here):
     name = write(
         here,

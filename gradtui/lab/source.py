@@ -125,7 +125,7 @@ def exception_site(exc: BaseException, root: Path | None) -> str | None:
 def _under(filename: str, root: Path) -> bool:
     try:
         path = Path(filename).resolve()
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop (3.11)
         return False
     return path == root or root in path.parents
 
