@@ -381,7 +381,7 @@ def _finite_or_none(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {key: _finite_or_none(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # json writes a tuple as a list
         return [_finite_or_none(item) for item in value]
     return value
 

@@ -9,7 +9,17 @@ import torch
 from textual.widgets import Select
 
 from gradtui.__main__ import build_parser
-from gradtui.fields import ACTIVATIONS, Choice, Float, Init, Int, Pattern, Sizes, Switch
+from gradtui.fields import (
+    ACTIVATIONS,
+    Choice,
+    Float,
+    Init,
+    Int,
+    Pattern,
+    Regex,
+    Sizes,
+    Switch,
+)
 from gradtui.lab.model import ACTIVATION_MODULES, build_model
 from gradtui.lab.probe import run_probe
 from gradtui.spec import Spec, TrainSpec
@@ -157,6 +167,9 @@ def test_each_kind_says_what_it_allows_in_words():
     assert Switch().allowed() == "on, off"
     assert Pattern("x+", "one x or more").allowed() == "one x or more"
     assert Init(("default", "orthogonal")).allowed() == "default, orthogonal, normal:STD"
+    assert Regex().allowed() == (
+        "a Python regular expression, matched anywhere in the name (re.search)"
+    )
 
 
 def test_the_text_forms_of_a_switch_and_an_empty_size():

@@ -191,3 +191,15 @@ def test_training_json_fields_hold_their_values():
     assert "threshold" not in strict_loads(run.to_json())
     done = run_training(spec, plan.replace(steps=2))
     assert strict_loads(done.to_json())["cancelled"] is False
+
+
+def test_non_finite_floats_in_tuples_are_written_as_null_too():
+    """A tuple is written as a JSON list; its NaN and infinities become null like a
+    list's (they made strict_json raise ValueError)."""
+    from gradtui.result import strict_json
+
+    data = {"edges": (0.0, math.nan), "nested": [(math.inf, 1.5), {"x": (-math.inf,)}]}
+    assert strict_loads(strict_json(data, indent=None)) == {
+        "edges": [0.0, None],
+        "nested": [[None, 1.5], {"x": [None]}],
+    }
