@@ -145,11 +145,16 @@ def test_errors_exit_2_with_one_line(tmp_path, capsys):
 
 def test_train_save_records_the_grad_norms_training_measured(tmp_path):
     path = tmp_path / "train.gradtui"
-    spec = Spec(sizes=(2, 16, 16, 2), activation="tanh", batch_size=8)
+    spec = Spec(sizes=(2, 16, 16, 2), activation="tanh", batch_size=8, bins=20)
     train_spec = TrainSpec(task="xor", steps=5, optimizer="momentum", lr=0.05)
     result = run_training(spec, train_spec, save=str(path), command="gradtui train ...")
     run = open_run(path)
     assert run.steps() == [1, 2, 3, 4, 5]
+    # The spec's bins, and a sign map of each weight's gradient at every step.
+    recorded = run.stats(3)
+    assert len(recorded["linears.1.weight"].stats.hist.counts) == 20
+    maps = [run.sign_map(f"linears.{i}.weight", 3) for i in range(3)]
+    assert [(m.rows, m.cols) for m in maps] == [(16, 2), (16, 16), (2, 16)]
     assert run.meta.command == "gradtui train ..." and run.meta.every == 1
     assert run.meta.model.startswith("gradtui train: task xor, sizes 2,16,16,2, tanh, momentum")
     for index in range(3):

@@ -320,6 +320,16 @@ def test_memory_needs_by_field_in_bytes():
     ]
     momentum = memory_needs(spec, TrainSpec(optimizer="momentum"))[0].bytes
     assert momentum == 4 * 45 * 4 + 21 * 14 + 32 * MIB
+    # A norm and a residual keep 2 + 2 more values per unit (10 in all): a layer's
+    # output counts 2 + 2 = 4 times per sample, and every unit 4 + 4 times per batch item.
+    deep = Spec(sizes=(2, 6, 6, 3), batch_size=5, norm="layer", residual=True)
+    per_sample = 4 * (2 + max(2 + 4 * 6, 6 + 4 * 6, 6 + 4 * 3) + 2 * 3) + 8 * (3 + 3)
+    needs = memory_needs(deep, TrainSpec(task="xor", samples=100))
+    assert needs[1:] == [
+        Need("samples", 100 * (per_sample + 9 * 8), "100 samples"),
+        Need("batch_size", 5 * (8 + 4 * 8 * 17), "a batch of 5"),
+    ]
+    assert all(type(need.bytes) is int for need in needs)  # whole bytes, never 7600.0
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
