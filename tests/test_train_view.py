@@ -117,3 +117,32 @@ async def test_probe_keys_are_off_in_the_train_view():
         assert app.is_running and app.screen is screen
         probe = app.screen_stack[0]
         assert probe.view == "weight" and not probe.log_counts
+
+
+async def test_every_chart_keeps_a_title_that_fits_at_80x24():
+    """plotext leaves out a title wider than its chart: after a run at 80 columns three
+    of the four titles were gone. They are shortened instead, by clauses first."""
+    app = app_for()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_train(pilot, "12")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        plots = list(screen.query(RunsPlot))
+        assert len(plots) == 4
+        for plot in plots:
+            lines = [line.rstrip() for line in str(plot.render()).splitlines()]
+            title = plot.plt.monitor.title
+            assert title and len(title) <= plot.size.width, title
+            assert lines[0].strip() == title  # drawn, on the chart's first line
+        titles = [plot.plt.monitor.title for plot in plots]
+        assert "log10 update:data per layer (ref -3)" in titles  # ", mean of 3 steps" off
+
+
+def test_a_title_loses_its_last_clauses_then_its_end():
+    from gradtui.tui.widgets.plotext_chart import fit_title
+
+    assert fit_title("loss, mean of 5 steps", 30) == "loss, mean of 5 steps"
+    assert fit_title("a, b c, d e f", 7) == "a, b c"
+    assert fit_title("a, b c, d e f", 5) == "a"
+    assert fit_title("trajectory of two weights", 10) == "trajector…"

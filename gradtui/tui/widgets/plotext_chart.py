@@ -25,4 +25,16 @@ class Chart(Cached, PlotextPlot):
 
     def _build(self) -> RenderResult:
         self.draw(self.plt)
+        # plotext leaves out a title wider than the chart: shorten it instead.
+        title = self.plt.monitor.title
+        if title and len(title) > self.size.width:
+            self.plt.title(fit_title(title, self.size.width))
         return PlotextPlot.render(self)
+
+
+def fit_title(title: str, width: int) -> str:
+    """`title` in `width` columns: its last ", ..." clauses dropped first (`loss, mean of
+    5 steps` -> `loss`), then the end cut with an ellipsis."""
+    while len(title) > width and ", " in title:
+        title = title.rsplit(", ", 1)[0]
+    return title if len(title) <= width else title[: max(0, width - 1)] + "…"
