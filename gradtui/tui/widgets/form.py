@@ -125,6 +125,10 @@ class FieldSelect(Select):
     (This leans on Select's private parts, textual.widgets._select: textual is pinned,
     and tests/test_fields.py drives the list by its keys.)"""
 
+    DEFAULT_CSS = """
+    FieldSelect > SelectOverlay { width: auto; min-width: 100%; }
+    """
+
     def compose(self) -> ComposeResult:
         yield ChoiceLine(self.prompt)
 
@@ -137,8 +141,10 @@ class FieldSelect(Select):
     async def _make_overlay(self) -> None:
         if self.overlay is not None:
             return
+        # Framed and as wide as its longest choice, even in a compact form: borderless,
+        # the open list read as the values of the fields under it (under NO_COLOR above
+        # all), and a long preset wrapped into what looked like two.
         overlay = SelectOverlay(type_to_search=self._type_to_search)
-        overlay.compact = self.compact
         await self.mount(overlay)
         super()._setup_options_renderables()
         overlay.highlighted = self._index_of(self.value)
