@@ -100,6 +100,8 @@ async def test_invalid_field_is_marked_and_a_run_is_refused_keeping_the_last_res
         assert "every size must be a positive integer, got 0" in str(error.render())
         assert app.query_one("#row-sizes").has_class("-invalid")
         assert "Invalid sizes" in status_text(app)
+        # The header says so, not the last valid network ("100,100,100,100,10" while typing).
+        assert app.screen.sub_title == "sizes not valid"
         await run_and_wait(pilot, "ctrl+r")
         assert app.result is good
         assert "Not run, invalid sizes" in status_text(app)
@@ -108,6 +110,7 @@ async def test_invalid_field_is_marked_and_a_run_is_refused_keeping_the_last_res
         await pilot.pause()
         assert not error.display
         assert app.query_one(ConfigPane).spec.sizes[-1] == 7
+        assert app.screen.sub_title.startswith("100,100,100,100,7 sigmoid")
 
 
 async def test_batch_of_zero_and_unknown_init_are_marked():

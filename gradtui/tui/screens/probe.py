@@ -428,6 +428,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         if error is not None:
             label, reason = error
             self.status(f"Invalid {label}: {reason}", error=True)
+            self.sub_title = f"{label} not valid"  # not the last valid network's summary
         elif event.value is not None:
             self.sub_title = spec_summary(event.value)
             self.status("Press r to run" + (" again." if self.result else " the probe."))
