@@ -356,3 +356,24 @@ def test_sign_map_counts_and_row_signs_are_python_ints_on_both_paths(stats_path,
     keys = ("pos", "neg", "sorted_pos", "sorted_neg")
     counts = [c for key in keys for row in getattr(sign_map, key) for c in row]
     assert all(type(c) is int for c in counts + sign_map.row_signs)
+
+
+def test_the_torch_path_counts_extreme_floats_wide_half_blocks_and_a_last_block_of_two():
+    """The plain torch path, against the definition: float64 entries beyond float32's
+    range (1e-300 and 1e300 keep their signs), a half-precision row whose blocks hold
+    4096 entries (past half's 2048 exact integers, so its signs are summed in float32),
+    and 257 columns (blocks of 3, the last of 2)."""
+    tiny = torch.tensor([[1e-300, -1e-300, 1e300, -1e300, 0.0, 2.0]], dtype=torch.float64)
+    half = torch.ones(1, 128 * 4096, dtype=torch.float16)
+    half[0, ::997] = -1.0
+    half[0, 1::4096] = 0.0  # a block's signs then sum to an odd number near 4090:
+    # not a half-precision number (they step by 2 there)
+    torch.manual_seed(0)
+    ragged = torch.randn(5, 257)
+    for grad in (tiny, half, ragged):
+        (sign_map,) = lab.collect([lab.queue(grad)])
+        by_torch = lab._per_row_eager(grad, lab.block_step(grad.shape[1], lab.COLS))
+        assert_map_matches(sign_map, grad.double().numpy())
+        counts = reference_map(grad.double().numpy())  # at most 64 rows: a line per row
+        assert by_torch[:, 0].tolist() == counts["pos"]
+        assert by_torch[:, 1].tolist() == counts["neg"]
