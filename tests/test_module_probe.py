@@ -281,3 +281,35 @@ def test_weights_fed_non_negative_inputs_but_summed_over_several_products_are_na
         "space), whose deltas disagree in sign. Non-negative inputs make a row one-signed "
         "only for one sample at one position."
     ]
+
+
+def test_json_entries_of_a_module_probe_hold_every_key_of_the_contract(tmp_path):
+    """A weight, a bias and an output of a user's module in the JSON, key by key (the
+    README's JSON contract): a bias has no row coherence, an output no norm."""
+    path = write_net(tmp_path)
+    result = run_probe(Spec(model=str(path), device="cpu"))
+    data = json.loads(result.to_json())
+    weight, bias = result.parameters[0], result.parameters[1]
+    assert (weight.name, bias.name) == ("conv1.weight", "conv1.bias")
+    assert data["parameters"][0] == {
+        "name": "conv1.weight",
+        "kind": "Conv2d",
+        "shape": [4, 1, 3, 3],
+        "grad": weight.stats.to_dict("weight_grad"),
+        "norm": weight.param_norm,
+        "grad_to_param": weight.grad_to_param,
+        "input_non_negative": weight.input_non_negative,
+        "summed_over": 2 * 4 * 4,  # batch 2, 4x4 output positions
+    }
+    assert "row_coherence" in data["parameters"][0]["grad"]
+    assert data["parameters"][1]["grad"] == bias.stats.to_dict("bias_grad")
+    assert "row_coherence" not in data["parameters"][1]["grad"]
+    assert data["parameters"][1]["input_non_negative"] is None
+    act = next(o for o in result.outputs if o.name == "act")
+    assert data["outputs"][[o.name for o in result.outputs].index("act")] == {
+        "name": "act",
+        "kind": "Tanh",
+        "shape": [2, 8],
+        "activation": "tanh",
+        "stats": act.stats.to_dict("activation"),
+    }

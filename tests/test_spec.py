@@ -1105,3 +1105,10 @@ def test_describe_a_real_refusal():
     error = refused_text(Spec, "batch_size", "0")
     assert describe(error) == "batch_size: must be a whole number from 1 to 1000000000, got 0"
     assert describe(error) == str(error)
+
+
+def test_the_layers_norm_and_residual_in_words_for_the_summaries():
+    assert Spec().block_text() == ""  # the seed presets' summaries stay as they were
+    assert Spec(norm="layer").block_text() == "layer norm"
+    assert Spec(residual=True).block_text() == "residual"
+    assert Spec(norm="layer", residual=True).block_text() == "layer norm, residual"
