@@ -19,6 +19,7 @@ from gradtui.fields import (
     Regex,
     Sizes,
     Switch,
+    Text,
 )
 from gradtui.lab.model import ACTIVATION_MODULES, build_model
 from gradtui.lab.probe import run_probe
@@ -199,3 +200,32 @@ def test_norm_and_residual_are_one_declaration_each_and_the_views_derive_them():
     args = build_parser().parse_args(["probe", "--norm", "layer", "--no-residual"])
     assert (args.norm, args.residual) == ("layer", "off")
     assert 'norm = "none"\nresidual = false\n' in Spec().to_toml()
+
+
+def test_text_regex_and_sizes_refusals_say_what_was_expected_and_what_came():
+    path = Text("a path or a module")
+    assert path.check("") == "" and path.check("net.py") == "net.py"
+    refusals = {
+        (path, 3): "expected a path or a module, got 3",
+        (Text("a name", allow_empty=False), ""): "expected a name, got nothing",
+        (path, " net.py"): (
+            "expected a path or a module: printable text without surrounding spaces, "
+            "got ' net.py'"
+        ),
+        (path, "net\x00.py"): (
+            "expected a path or a module: printable text without surrounding spaces, "
+            "got 'net\\x00.py'"
+        ),
+        (Regex(), "a\tb"): "expected a regular expression, got 'a\\tb'",
+        (Regex(), "fc("): (
+            "not a regular expression (missing ), unterminated subpattern at position 2): "
+            "'fc('"
+        ),
+        (Sizes(max_layers=3), (5,)): (
+            "needs the input size and at least one layer size, e.g. 100,100"
+        ),
+    }
+    for (kind, value), reason in refusals.items():
+        with pytest.raises(ValueError) as caught:
+            kind.check(value)
+        assert str(caught.value) == reason, value

@@ -296,3 +296,54 @@ def test_a_factor_is_written_whole_below_1e5_and_in_exponent_form_from_1e5():
     assert _times(1e5) == "1.0e5x"
     assert _times(100000.5) == "1.0e5x"
     assert _times(2.04e12) == "2.0e12x"
+
+
+def _module_findings(tmp_path, layers: str, batch: int, loss: str = "") -> list[str]:
+    path = tmp_path / "net.py"
+    path.write_text(
+        "import torch\nfrom torch import nn\n\n\ndef model():\n"
+        f"    return nn.Sequential({layers})\n\n\ndef batch():\n"
+        f"    return torch.randn({batch}, 4)\n" + loss
+    )
+    return findings(run_probe(Spec(model=str(path), device="cpu")))
+
+
+def test_notes_name_one_layer_in_the_singular_and_several_in_the_plural():
+    """Batch 1 after sigmoids: one fed layer `takes`, two `take`; one mixed-looking layer
+    `looks`, two `look` (the built-in MLP of 3 and 4 layers)."""
+    two = findings(run_probe(preset("seed-v2.0").replace(device="cpu", sizes=(100,) * 3)))
+    three = findings(run_probe(preset("seed-v2.0").replace(device="cpu", sizes=(100,) * 4)))
+    assert "Layer 2 takes only inputs >= 0 (in>=0 100%): row j of dL/dW is delta_j " in "\n".join(
+        two
+    )
+    assert "Layers 2, 3 take only inputs >= 0" in "\n".join(three)
+    assert "Layer 2 only looks mixed: neurons differ in sign" in "\n".join(three)
+    four = findings(run_probe(preset("seed-v2.0").replace(device="cpu")))
+    assert "Layers 2, 3 only look mixed: neurons differ in sign" in "\n".join(four)
+
+
+def test_a_users_weights_are_named_up_to_three_then_counted(tmp_path):
+    """A module's weights by name: three named in full, a fourth as `and 1 more`."""
+    linear = "nn.Linear(5, 5), nn.Sigmoid(), "
+    three = _module_findings(
+        tmp_path, "nn.Linear(4, 5), nn.Sigmoid(), " + linear * 2 + "nn.Linear(5, 3)", 1
+    )
+    assert three[0].startswith("Row coherence 100% in 2.weight, 4.weight, 6.weight: each")
+    four = _module_findings(
+        tmp_path, "nn.Linear(4, 5), nn.Sigmoid(), " + linear * 3 + "nn.Linear(5, 3)", 1
+    )
+    assert four[0].startswith("Row coherence 100% in 2.weight, 4.weight, 6.weight and 1 more:")
+
+
+def test_a_users_model_with_no_input_all_non_negative_is_told_so(tmp_path):
+    notes = _module_findings(
+        tmp_path,
+        "nn.Linear(4, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 3)",
+        8,
+        "\n\ndef loss(output, batch):\n    return (output**2).sum()\n",
+    )
+    assert notes[0] == (
+        "No weight's rows are one-signed: no Linear or Conv input is all non-negative "
+        "(in>=0 under 100%), so a neuron's weights can move in different directions in "
+        "one step."
+    )

@@ -6,6 +6,7 @@ import json
 
 from builders import mlp_result
 
+from gradtui.plots import VIEWS
 from gradtui.result import (
     Histogram,
     LayerResult,
@@ -196,3 +197,17 @@ def test_the_statistics_path_is_named_in_words_with_its_reason():
     assert stats_path_text(fused) == "fused numba kernels"
     assert stats_path_text(eager) == "plain torch"
     assert stats_path_text(why) == "plain torch, kernels still compiling"
+
+
+def test_each_view_shows_its_own_entries():
+    """weight, flow and map show the weights; bias the 1-D parameters; activation the
+    outputs (the seed's MLP: 4 weights, 4 biases, 4 activations)."""
+    from gradtui.lab import run_probe
+    from gradtui.spec import preset
+
+    result = run_probe(preset("seed-v2.0").replace(device="cpu"))
+    names = {view: [e.name for e in result.entries(view)] for view in VIEWS}
+    for view in ("weight", "flow", "map"):
+        assert names[view] == [f"linears.{i}.weight" for i in range(4)]
+    assert names["bias"] == [f"linears.{i}.bias" for i in range(4)]
+    assert names["activation"] == [f"activations.{i}" for i in range(4)]

@@ -619,7 +619,8 @@ OTHER_VALUES = {
 
 def test_a_checkpoint_needs_a_model_and_a_model_spec_stores_no_mlp_field():
     error = refused(Spec, checkpoint="w.pt")
-    assert error.field == "checkpoint" and "give --model too" in error.reason
+    assert error.field == "checkpoint"
+    assert error.reason == "loads weights into --model's network; give --model too"
     spec = Spec(model="nets/a.py", checkpoint="runs/w.pt", layers="fc")
     assert_round_trips(spec)
     assert "sizes" not in tomllib.loads(spec.to_toml())
@@ -629,6 +630,7 @@ def test_a_checkpoint_needs_a_model_and_a_model_spec_stores_no_mlp_field():
     assert error.field == "config" and "'sizes' describes the built-in MLP" in error.reason
     assert not spec.applies("sizes") and spec.applies("seed") and spec.applies("checkpoint")
     assert Spec().applies("sizes") and not Spec().applies("checkpoint")
+    assert Spec(model="nets/a.py").applies("checkpoint")  # a model's, empty or not
 
 
 def test_every_field_has_round_trip_values():
