@@ -1002,7 +1002,9 @@ def test_a_syntax_error_without_a_line_is_placed_at_its_file_alone(here):
     assert exception_site(SyntaxError("bad config", ("cfg.txt", 7, 1, "x")), None) == "cfg.txt:7"
 
 
-def test_a_frame_whose_file_name_cannot_be_resolved_is_not_taken_for_the_users(here):
+def site_past_a_frame_named(here, filename: str) -> tuple[str, str]:
+    """(the site exception_site gives, the user's line) for an error raised in a frame
+    whose file is `filename`, called from the user's file nets/x.py."""
     name = write(here, "nets/x.py", "def f(g):\n    return g()  # calls out\n")
     path = (here / name).resolve()
     namespace: dict = {}
@@ -1011,33 +1013,26 @@ def test_a_frame_whose_file_name_cannot_be_resolved_is_not_taken_for_the_users(h
     def g():
         raise ValueError("no")
 
-    g.__code__ = g.__code__.replace(co_filename="<odd\0name>")  # resolving it fails
+    g.__code__ = g.__code__.replace(co_filename=filename)
     try:
         namespace["f"](g)
     except ValueError as error:
         caught = error
-    assert exception_site(caught, path) == f"nets/x.py:{line_of(here, name, '# calls out')}"
+    return exception_site(caught, path), f"nets/x.py:{line_of(here, name, '# calls out')}"
+
+
+def test_a_frame_whose_file_name_cannot_be_resolved_is_not_taken_for_the_users(here):
+    site, users = site_past_a_frame_named(here, "<odd\0name>")  # resolving it fails
+    assert site == users
 
 
 def test_a_frame_in_a_file_that_became_a_symlink_loop_is_not_taken_for_the_users(here):
     """Path.resolve raises RuntimeError on a loop (Python 3.11): the site is still found,
     not a crash in the middle of reporting the user's error."""
-    name = write(here, "nets/x.py", "def f(g):\n    return g()  # calls out\n")
-    path = (here / name).resolve()
-    namespace: dict = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
     loop = here / "loop.py"
     loop.symlink_to(loop)
-
-    def g():
-        raise ValueError("no")
-
-    g.__code__ = g.__code__.replace(co_filename=str(loop))
-    try:
-        namespace["f"](g)
-    except ValueError as error:
-        caught = error
-    assert exception_site(caught, path) == f"nets/x.py:{line_of(here, name, '# calls out')}"
+    site, users = site_past_a_frame_named(here, str(loop))
+    assert site == users
 
 
 def test_an_exception_with_an_empty_message_is_named_by_its_type(here):
