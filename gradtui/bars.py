@@ -209,7 +209,7 @@ def render(
     pad = " " * label_width
 
     text = Text(no_wrap=True, overflow="crop", end="")
-    text.append(_fit(chart.title, width).center(width).rstrip(), style=title_style)
+    text.append(fit(chart.title, width).center(width).rstrip(), style=title_style)
     text.append("\n" + pad + "┌" + "─" * plot_width + "┐", style=axis_style)
     for row in range(rows - 1, -1, -1):  # the top row first
         label = labels.get(row)
@@ -217,7 +217,7 @@ def render(
         text.append(label.rjust(label_width) + "┤" if label else pad + "│", style=axis_style)
         if chart.message is not None:
             line = chart.message.center(plot_width) if row == rows // 2 else ""
-            text.append(_fit(line, plot_width).ljust(plot_width))
+            text.append(fit(line, plot_width).ljust(plot_width))
         else:
             cells = "".join(EIGHTHS[max(0, min(8, e - 8 * row))] for e in eighths)
             text.append(cells, style=bar_style)
@@ -229,7 +229,7 @@ def render(
     text.append(_tick_line(marks, width, label_width + 1), style=axis_style)
     if chart.note is not None:
         text.append("\n")
-        text.append(_fit(chart.note, width).center(width).rstrip(), style=axis_style)
+        text.append(fit(chart.note, width).center(width).rstrip(), style=axis_style)
     return text
 
 
@@ -259,5 +259,6 @@ def _tick_line(marks: dict[int, str], width: int, left: int) -> str:
     return "".join(line).rstrip()
 
 
-def _fit(text: str, width: int) -> str:
+def fit(text: str, width: int) -> str:
+    """`text` in `width` columns, its end cut with an ellipsis where it is longer."""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"

@@ -707,16 +707,21 @@ def test_by_default_a_nonfinite_gradient_is_recorded_and_not_raised(tmp_path):
     assert run.stats(1)["4.bias"].stats.nonfinite == 1
 
 
-def test_a_model_that_is_one_leaf_module_names_its_output_model(tmp_path):
-    torch.manual_seed(0)
-    model = nn.Linear(3, 2)
-    x = torch.randn(4, 3)
-    path = tmp_path / "leaf.gradtui"
+def record_one_step(model: nn.Module, x: torch.Tensor, path: Path):
+    """(the run file read back, the output) after one recorded step with activations:
+    model(x), the sum's backward, watch.step()."""
     with gradtui.watch(model, path, every=1, activations=True) as watch:
         out = model(x)
         out.sum().backward()
         watch.step()
-    run = open_run(path)
+    return open_run(path), out
+
+
+def test_a_model_that_is_one_leaf_module_names_its_output_model(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    run, out = record_one_step(model, x, tmp_path / "leaf.gradtui")
     assert run.params == [
         ("weight", "param", (2, 3)),
         ("bias", "param", (2,)),
@@ -731,12 +736,7 @@ def test_a_model_without_parameters_records_its_outputs_on_the_cpu(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Tanh(), nn.Sigmoid())
     x = torch.randn(5, 4, requires_grad=True)
-    path = tmp_path / "noparams.gradtui"
-    with gradtui.watch(model, path, every=1, activations=True) as watch:
-        out = model(x)
-        out.sum().backward()
-        watch.step()
-    run = open_run(path)
+    run, out = record_one_step(model, x, tmp_path / "noparams.gradtui")
     assert (run.meta.device, run.meta.model) == ("cpu", "Sequential, 0 parameters")
     assert run.params == [("0", "activation", (5, 4)), ("1", "activation", (5, 4))]
     check_figures(run.stats(1)["1"].stats, out.detach().numpy(), rows=False)

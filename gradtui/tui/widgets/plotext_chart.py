@@ -9,6 +9,7 @@ from typing import Any
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from gradtui import bars
 from gradtui.tui.widgets.chart import Cached
 
 
@@ -37,4 +38,4 @@ def fit_title(title: str, width: int) -> str:
     5 steps` -> `loss`), then the end cut with an ellipsis."""
     while len(title) > width and ", " in title:
         title = title.rsplit(", ", 1)[0]
-    return title if len(title) <= width else title[: max(0, width - 1)] + "…"
+    return bars.fit(title, width)
