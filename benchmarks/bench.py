@@ -117,8 +117,12 @@ class Bench:
         """What the probe adds to a forward and backward pass, on the same tensors: the
         statistics of every weight and bias gradient and every activation, each weight
         gradient's sign map and each weight's norm, moved to the host once."""
-        summaries = [stats.summarize(t, self.spec.bins, rows=t.dim() >= 2) for t in self.tensors()]
-        maps = [sign_map.queue(linear.weight.grad) for linear in self.model.linears]
+        summaries, maps = [], []
+        for linear, activation in zip(self.model.linears, self.outputs):
+            summary, pending = sign_map.measure(linear.weight.grad, self.spec.bins)
+            summaries += [summary, stats.summarize(linear.bias.grad, self.spec.bins)]
+            summaries.append(stats.summarize(activation.detach(), self.spec.bins, rows=True))
+            maps.append(pending)
         norms = [stats.norm(linear.weight.detach()) for linear in self.model.linears]
         stats.collect(summaries, norms)
         sign_map.collect(maps)

@@ -7,20 +7,25 @@ os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from gradtui.lab import kernels  # noqa: E402
+from gradtui.lab import kernels, stats  # noqa: E402
 
 torch.set_num_threads(1)
 # Every test sees the same statistics path: the fused kernels, compiled before any test.
 kernels.warm_up(wait=True)
 
 
-@pytest.fixture(params=["fused", "eager"])
+@pytest.fixture(params=["fused", "eager", "accelerator"])
 def stats_path(request, monkeypatch):
-    """Run a statistics test on both paths: the fused CPU kernels and plain torch."""
-    if request.param == "eager":
-        monkeypatch.setattr(kernels, "ready", lambda: None)
-    else:
+    """Run a statistics test on both paths: the fused CPU kernels and plain torch, the
+    latter also as it runs on an accelerator (every entry masked, with no look at the
+    range first; histc counts, not bincount)."""
+    if request.param == "fused":
         assert kernels.ready() is not None
+        return request.param
+    monkeypatch.setattr(kernels, "ready", lambda: None)
+    if request.param == "accelerator":
+        monkeypatch.setattr(stats, "_read_without_waiting", lambda device: False)
+        monkeypatch.setattr(stats, "_counts_by_histc", lambda device: True)
     return request.param
 
 

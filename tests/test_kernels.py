@@ -76,13 +76,19 @@ def rule_reference(a: np.ndarray, edges: list[float]) -> list[int]:
     return counts
 
 
-def stats_pass(compiled, a, s, pivot, left_s, scale, bins, blocks, saturation=None):
-    """(histogram counts, per-row figures) of the fused kernel."""
-    out = np.full((a.shape[0], 5), np.nan)
+def stats_pass(compiled, a, s, pivot, left_s, scale, bins, blocks, saturation=None, step=None):
+    """(histogram counts, per-row figures) of the fused kernel: per row, the sum of the
+    shifted entries and of their squares, the counts > 0 and < 0 (summed over the
+    row's blocks of `step` columns, one block by default), the saturated count."""
+    out = np.full((a.shape[0], 3), np.nan)
+    signs = np.full((a.shape[0], 2, -(-a.shape[1] // (step or a.shape[1]))), -1, dtype=np.int32)
     bounds = saturation or (0.0, 0.0)
     saturate = saturation is not None
-    counts = compiled.stats_pass(a, s, pivot, left_s, scale, bins, *bounds, saturate, blocks, out)
-    return counts.tolist(), out
+    counts = compiled.stats_pass(
+        a, s, pivot, left_s, scale, bins, *bounds, saturate, blocks, step or a.shape[1], out, signs
+    )
+    positive, negative = signs.sum(axis=2).T
+    return counts.tolist(), np.column_stack([out[:, :2], positive, negative, out[:, 2]])
 
 
 @pytest.mark.parametrize("name", list(ARRAYS))
@@ -139,6 +145,33 @@ def test_row_kernel_sums_match_exact_rationals(compiled, name):
         assert math.isclose(got[1], float(sum(x * x for x in d)), rel_tol=1e-12, abs_tol=1e-15)
         assert got[2] == np.count_nonzero(row > 0)
         assert got[3] == np.count_nonzero(row < 0)
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 53, 1000])
+def test_stats_kernel_counts_the_signs_of_each_block_of_a_row(compiled, step):
+    """The sign map's counts: per row, per block of `step` columns (the last one
+    shorter where the step does not divide the row), against slicing; blocks and bins
+    change no other figure."""
+    a = np.array(ARRAYS["normal"])  # 37 x 53: 53 = 7 * 7 + 4, a prime width
+    a[::3, ::2] = 0.0  # zeros count as neither sign
+    a[5] = np.abs(a[5])  # a row of one sign
+    for array in (a, a.astype(np.float32)):
+        lo, hi = float(array.min()), float(array.max())
+        _, _, s, left_s, scale = binning(lo, hi, 6)
+        blocks = -(-array.shape[1] // step)
+        signs = np.full((array.shape[0], 2, blocks), -1, dtype=np.int32)
+        out = np.empty((array.shape[0], 3))
+        compiled.stats_pass(
+            array, s, lo * s, left_s, scale, 6, 0.0, 0.0, False, 4, step, out, signs
+        )  # fmt: skip
+        for k in range(blocks):
+            part = array[:, k * step : (k + 1) * step]
+            assert signs[:, 0, k].tolist() == np.count_nonzero(part > 0, axis=1).tolist()
+            assert signs[:, 1, k].tolist() == np.count_nonzero(part < 0, axis=1).tolist()
+        _, whole = stats_pass(compiled, array, s, lo * s, left_s, scale, 6, 4)
+        # Sums of non-negative terms, added in another order: equal to rounding.
+        assert np.allclose(out[:, :2], whole[:, :2], rtol=1e-13, atol=0.0)
+        assert whole[:, 2].tolist() == np.count_nonzero(array > 0, axis=1).tolist()
 
 
 @pytest.mark.parametrize("name", list(ARRAYS))

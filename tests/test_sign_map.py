@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from gradtui.lab import run_probe
+from gradtui.lab import run_probe, stats
 from gradtui.lab import sign_map as lab
 from gradtui.lab.model import compute_loss
 from gradtui.lab.probe import prepare
@@ -126,11 +126,39 @@ def test_non_finite_entries_count_as_neither_sign_on_both_paths(stats_path):
     assert sign_map.row_signs == [1, -1, 0, 0]
 
 
-def test_a_wide_layer_past_the_kernel_limit_uses_the_eager_path(monkeypatch):
-    monkeypatch.setattr(lab, "KERNEL_MAX_STEP", 2)
+def test_rows_wider_than_a_chunk_count_alike_on_both_paths(stats_path, monkeypatch):
+    """Chunks of 64 entries on the torch path: each 1000-entry row then makes a chunk of
+    its own, its blocks of 8 columns counted whole; the statistics with the map are
+    those without it."""
+    monkeypatch.setattr(stats, "CHUNK_ELEMENTS", 64)
     grad = torch.randn(70, 1000, generator=torch.Generator().manual_seed(1))
-    (sign_map,) = lab.collect([lab.queue(grad)])
+    grad[3] = grad[3].abs()
+    summary, pending = lab.measure(grad, 9)
+    (sign_map,) = lab.collect([pending])
     assert_map_matches(sign_map, grad.numpy())
+    assert summary.path == ("fused" if stats_path == "fused" else "torch")
+    (with_map, plain), _ = stats.collect([summary, stats.summarize(grad, 9, rows=True)])
+    moments = ("mean", "std", "norm")  # sums taken in another order: equal to rounding
+    for name in moments:
+        assert getattr(with_map, name) == pytest.approx(getattr(plain, name), rel=1e-12)
+    assert dataclasses.replace(with_map, **{n: getattr(plain, n) for n in moments}) == plain
+    assert with_map.pos * grad.numel() == np.count_nonzero(grad.numpy() > 0)
+
+
+def test_maps_measured_one_after_another_keep_their_own_counts(stats_path):
+    """The fused path writes each layer's counts per row where the last layer's were
+    (stats.release): the maps queued before stay whole."""
+    generator = torch.Generator().manual_seed(2)
+    grads = [torch.randn(130, 300, generator=generator) for _ in range(3)]
+    grads[1][::2] = grads[1][::2].abs()
+    measured = [lab.measure(grad, 5) for grad in grads]
+    for grad, sign_map in zip(grads, lab.collect([pending for _, pending in measured])):
+        assert_map_matches(sign_map, grad.numpy())
+    assert all(summary.signs is None for summary, _ in measured)
+    if stats_path == "fused":
+        spare = stats._spare.array
+        lab.measure(grads[0], 5)
+        assert stats._spare.array is spare  # written again, not allocated again
 
 
 def test_sigmoid_rows_are_one_signed_and_tanh_rows_are_mixed():
@@ -372,7 +400,10 @@ def test_the_torch_path_counts_extreme_floats_wide_half_blocks_and_a_last_block_
     ragged = torch.randn(5, 257)
     for grad in (tiny, half, ragged):
         (sign_map,) = lab.collect([lab.queue(grad)])
-        by_torch = lab._per_row_eager(grad, lab.block_step(grad.shape[1], lab.COLS))
+        step = lab.block_step(grad.shape[1], lab.COLS)
+        by_torch = stats._summarize_eager(
+            grad, 4, rows=True, saturation=None, dead=False, sign_step=step
+        ).signs
         assert_map_matches(sign_map, grad.double().numpy())
         counts = reference_map(grad.double().numpy())  # at most 64 rows: a line per row
         assert by_torch[:, 0].tolist() == counts["pos"]

@@ -4,8 +4,9 @@ Eager torch needs one pass over memory per figure (signs, sums, min/max, bin ind
 bincount...), and on large CPU models those passes cost more than the backward pass
 itself. With these, each tensor is read twice: torch's aminmax (the range, and whether
 any entry is NaN/Inf), then `stats_pass`, which takes every other figure from one read of
-each row (shifted sums and squares, sign counts, the histogram, and for activations of
-saturating units the saturation count). The range cannot join that pass: the bins and the
+each row (shifted sums and squares, the counts of each sign per block of a row, which
+are also the sign map's, the histogram, and for activations of saturating units the
+saturation count). The range cannot join that pass: the bins and the
 pivot of the sums depend on it.
 
 numba compiles them once (about 3 s, then cached on disk). Nothing ever waits for that:
@@ -79,19 +80,23 @@ def _compile(cache: bool) -> SimpleNamespace:
 
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
     def stats_pass(  # pragma: no cover - compiled
-        a, s, pivot, left, scale, bins, lo, hi, saturate, blocks, out
+        a, s, pivot, left, scale, bins, lo, hi, saturate, blocks, step, out, signs
     ):
         """Every figure after the range, in one read of `a`: per row r, into out[r],
-        with d = x * s - pivot (s a power of two, pivot the scaled minimum): sum of d,
-        sum of d^2 in float64, count > 0, count < 0, and with `saturate` the count of
-        entries x < lo or x > hi (else 0); returned, the counts of the bins (`_bin_row`).
+        with d = x * s - pivot (s a power of two, pivot the scaled minimum): sum of d and
+        sum of d^2 in float64, and with `saturate` the count of entries x < lo or x > hi
+        (else 0); into signs[r, 0, k] and signs[r, 1, k], the counts of entries > 0 and
+        < 0 in the k-th block of `step` columns (the last one may be shorter: the sign
+        map's blocks, or one block of the whole row); returned, the counts of the bins
+        (`_bin_row`).
 
         d >= 0 and x * s is at most 4 in magnitude, so the squares neither overflow nor
         cancel: the variance is exact where E[x^2] - E[x]^2 would lose every digit
         (|mean| >> std) or overflow (|x| > 1e154), without a second pass for the mean.
 
         Rows go in `blocks` contiguous blocks, one task each. Each row is read from memory
-        once: the moment loop (reordered under FASTMATH, to vectorise), then, while the
+        once: the moment loop (reordered under FASTMATH, to vectorise: a block of fixed
+        length `step` vectorises, one whose bound is a `min` does not), then, while the
         row is still in cache, the bin loop of `_bin_row` (compiled apart, without
         FASTMATH), whose indexes are counted into four interleaved sub-histograms per
         block, which breaks the store-to-load chain when neighbouring values fall in the
@@ -99,29 +104,44 @@ def _compile(cache: bool) -> SimpleNamespace:
         """
         rows, cols = a.shape
         top = bins - 1
+        full = cols // step
         counts = np.zeros((blocks, 4, bins), dtype=np.int64)
-        step = (rows + blocks - 1) // blocks
+        chunk = (rows + blocks - 1) // blocks
         for b in prange(blocks):
             local = counts[b]
             index = np.empty(cols, dtype=np.int32)
-            for r in range(b * step, min(rows, (b + 1) * step)):
+            for r in range(b * chunk, min(rows, (b + 1) * chunk)):
                 row = a[r]
                 shifted = 0.0
                 squares = 0.0
-                positive = 0
-                negative = 0
-                for c in range(cols):
-                    x = row[c]
-                    d = np.float64(x) * s - pivot
-                    shifted += d
-                    squares += d * d
-                    positive += x > 0
-                    negative += x < 0
+                for k in range(full):
+                    base = k * step
+                    positive = 0
+                    negative = 0
+                    for c in range(step):
+                        x = row[base + c]
+                        d = np.float64(x) * s - pivot
+                        shifted += d
+                        squares += d * d
+                        positive += x > 0
+                        negative += x < 0
+                    signs[r, 0, k] = positive
+                    signs[r, 1, k] = negative
+                if full * step < cols:
+                    positive = 0
+                    negative = 0
+                    for c in range(full * step, cols):
+                        x = row[c]
+                        d = np.float64(x) * s - pivot
+                        shifted += d
+                        squares += d * d
+                        positive += x > 0
+                        negative += x < 0
+                    signs[r, 0, full] = positive
+                    signs[r, 1, full] = negative
                 out[r, 0] = shifted
                 out[r, 1] = squares
-                out[r, 2] = positive
-                out[r, 3] = negative
-                out[r, 4] = _bin_row(row, s, left, scale, top, index, lo, hi, saturate)
+                out[r, 2] = _bin_row(row, s, left, scale, top, index, lo, hi, saturate)
                 c = 0
                 while c + 4 <= cols:
                     local[0, index[c]] += 1
@@ -194,55 +214,21 @@ def _compile(cache: bool) -> SimpleNamespace:
             out[r, 3] = u1
             out[r, 4] = u2
 
-    @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
-    def sign_blocks(a, step, out):  # pragma: no cover - compiled
-        """Per row and per block of `step` columns (the last one may be shorter): the
-        count of finite entries > 0 in out[r, 0, b] and < 0 in out[r, 1, b].
-
-        A vectorised pass codes each entry as an int32 (positive in the low 16 bits,
-        negative above), then each block's codes are summed (numba widens the sum to
-        int64): the positives must not carry out of their 16 bits, so `step` stays below
-        2^15 (KERNEL_MAX_STEP; 2^16 would still do). Summing full blocks in a loop of
-        fixed length vectorises: four times faster than counting with a `min` in the
-        bound.
-        """
-        rows, cols = a.shape
-        full = cols // step
-        for r in prange(rows):
-            row = a[r]
-            code = np.empty(cols, dtype=np.int32)
-            for c in range(cols):
-                v = row[c]
-                finite = np.abs(v) < np.inf
-                code[c] = np.int32(finite & (v > 0)) | (np.int32(finite & (v < 0)) << 16)
-            for b in range(full):
-                acc = np.int32(0)
-                base = b * step
-                for c in range(step):
-                    acc += code[base + c]
-                out[r, 0, b] = acc & 0xFFFF
-                out[r, 1, b] = acc >> 16
-            if full < out.shape[2]:
-                acc = np.int32(0)
-                for c in range(full * step, cols):
-                    acc += code[c]
-                out[r, 0, full] = acc & 0xFFFF
-                out[r, 1, full] = acc >> 16
-
     # Compile for both float dtypes now, on tiny inputs, so no probe pays for it.
     for dtype in (np.float32, np.float64):
         sample = np.arange(12, dtype=dtype).reshape(3, 4)
         for saturate in (False, True):
-            stats_pass(sample, 1.0, 0.0, 0.0, 0.3, 4, 0.0, 1.0, saturate, 2, np.empty((3, 5)))
+            signs = np.empty((3, 2, 2), dtype=np.int32)
+            stats_pass(
+                sample, 1.0, 0.0, 0.0, 0.3, 4, 0.0, 1.0, saturate, 2, 3, np.empty((3, 3)), signs
+            )
         square_sum(sample, 1.0)
-        sign_blocks(sample, 3, np.empty((3, 2, 2), dtype=np.int64))
         for diff in (False, True):
             weight_pass(sample, sample.copy(), diff, np.empty((3, 5)))
     return SimpleNamespace(
         stats_pass=_serialised(stats_pass),
         threads=get_num_threads,
         square_sum=_serialised(square_sum),
-        sign_blocks=_serialised(sign_blocks),
         weight_pass=_serialised(weight_pass),
     )
 

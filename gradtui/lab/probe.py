@@ -306,9 +306,12 @@ def measure(
     maps = []
     extras: list[Tensor] = [loss.detach()]
     for p in parameters:
-        matrix = p.tensor.dim() >= 2
-        summaries.append(stats.summarize(p.tensor.grad, spec.bins, rows=matrix))
-        maps.append(sign_map.queue(p.tensor.grad) if matrix else None)
+        if p.tensor.dim() >= 2:  # the statistics and the sign map in one pass
+            summary, pending = sign_map.measure(p.tensor.grad, spec.bins)
+        else:
+            summary, pending = stats.summarize(p.tensor.grad, spec.bins), None
+        summaries.append(summary)
+        maps.append(pending)
         extras.append(stats.norm(p.tensor.detach()))
     # A weight's gradient sums delta x input over every call of every module that
     # uses it (a tied weight: several): its input signs are all those inputs'.

@@ -270,11 +270,9 @@ class Watch:
         summaries, kinds, shapes = [], [], []
         inputs: list[tuple[int, Tensor]] = []
         queued_maps: list[tuple[int, sign_map.PendingSignMap]] = []
-        if record:
-            summaries, kinds, shapes = self._summaries()
+        if record:  # maps queued before collect, whose one wait covers them
+            summaries, kinds, shapes, queued_maps = self._summaries()
             inputs = sorted(self._inputs.items())
-            if self.sign_maps:  # queued before collect, whose one wait covers them
-                queued_maps = self._queue_sign_maps()
         extras = ([] if loss is None or not record else [loss]) + [t for _, t in inputs]
         extras += [v for _, sums in weights if isinstance(sums, Tensor) for v in sums.unbind()]
         measured, host = stats.collect(summaries, extras)
@@ -340,15 +338,23 @@ class Watch:
         )
         return bad if self.halt_on_nonfinite else None
 
-    def _summaries(self) -> tuple[list[stats.Summary], list[int], list]:
+    def _summaries(self) -> tuple[list[stats.Summary], list[int], list, list]:
         """The queued statistics of the gradients and of the outputs the hooks kept, the
-        tensor id of each, and (tensor id, shape) of outputs seen for the first time."""
-        summaries, kinds, shapes = [], [], []
+        tensor id of each, (tensor id, shape) of outputs seen for the first time, and with
+        `sign_maps` (tensor id, map) of each gradient of 2 dims or more, counted in the
+        same pass as its statistics."""
+        summaries, kinds, shapes, maps = [], [], [], []
         for i, (_, p) in enumerate(self.params):
             grad = p.grad
-            if grad is not None and not grad.is_sparse:
-                summaries.append(stats.summarize(grad, self.bins, rows=grad.dim() >= 2))
-                kinds.append(i)
+            if grad is None or grad.is_sparse:
+                continue
+            if self.sign_maps and grad.dim() >= 2:
+                summary, pending = sign_map.measure(grad, self.bins)
+                maps.append((i, pending))
+            else:
+                summary = stats.summarize(grad, self.bins, rows=grad.dim() >= 2)
+            summaries.append(summary)
+            kinds.append(i)
         for i, (_, m) in enumerate(self.modules, start=len(self.params)):
             kept = self._outputs.get(i)
             if kept is None:
@@ -360,15 +366,7 @@ class Watch:
             if i not in self._seen_shapes:
                 self._seen_shapes.add(i)
                 shapes.append((i, kept[1]))
-        return summaries, kinds, shapes
-
-    def _queue_sign_maps(self) -> list[tuple[int, sign_map.PendingSignMap]]:
-        """The sign maps of the gradients of 2 or more dims, queued on their devices."""
-        return [
-            (i, sign_map.queue(p.grad))
-            for i, (_, p) in enumerate(self.params)
-            if p.grad is not None and not p.grad.is_sparse and p.grad.dim() >= 2
-        ]
+        return summaries, kinds, shapes, maps
 
     def _weights(self, diff: bool) -> list[tuple[int, np.ndarray | Tensor]]:
         """Per parameter, kernels.weight_pass's five sums (host floats on the fused CPU
