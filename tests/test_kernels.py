@@ -78,17 +78,18 @@ def rule_reference(a: np.ndarray, edges: list[float]) -> list[int]:
 
 def stats_pass(compiled, a, s, pivot, left_s, scale, bins, blocks, saturation=None, step=None):
     """(histogram counts, per-row figures) of the fused kernel: per row, the sum of the
-    shifted entries and of their squares, the counts > 0 and < 0 (summed over the
-    row's blocks of `step` columns, one block by default), the saturated count."""
-    out = np.full((a.shape[0], 3), np.nan)
+    shifted entries and of their squares, the counts > 0 and < 0, the saturated count;
+    the counts of each sign per block of `step` columns (one block by default) are
+    checked against the row's."""
+    out = np.full((a.shape[0], 5), np.nan)
     signs = np.full((a.shape[0], 2, -(-a.shape[1] // (step or a.shape[1]))), -1, dtype=np.int32)
     bounds = saturation or (0.0, 0.0)
     saturate = saturation is not None
     counts = compiled.stats_pass(
         a, s, pivot, left_s, scale, bins, *bounds, saturate, blocks, step or a.shape[1], out, signs
     )
-    positive, negative = signs.sum(axis=2).T
-    return counts.tolist(), np.column_stack([out[:, :2], positive, negative, out[:, 2]])
+    assert np.array_equal(signs.sum(axis=2), out[:, 2:4])
+    return counts.tolist(), out
 
 
 @pytest.mark.parametrize("name", list(ARRAYS))
@@ -160,7 +161,7 @@ def test_stats_kernel_counts_the_signs_of_each_block_of_a_row(compiled, step):
         _, _, s, left_s, scale = binning(lo, hi, 6)
         blocks = -(-array.shape[1] // step)
         signs = np.full((array.shape[0], 2, blocks), -1, dtype=np.int32)
-        out = np.empty((array.shape[0], 3))
+        out = np.empty((array.shape[0], 5))
         compiled.stats_pass(
             array, s, lo * s, left_s, scale, 6, 0.0, 0.0, False, 4, step, out, signs
         )  # fmt: skip
@@ -169,8 +170,7 @@ def test_stats_kernel_counts_the_signs_of_each_block_of_a_row(compiled, step):
             assert signs[:, 0, k].tolist() == np.count_nonzero(part > 0, axis=1).tolist()
             assert signs[:, 1, k].tolist() == np.count_nonzero(part < 0, axis=1).tolist()
         _, whole = stats_pass(compiled, array, s, lo * s, left_s, scale, 6, 4)
-        # Sums of non-negative terms, added in another order: equal to rounding.
-        assert np.allclose(out[:, :2], whole[:, :2], rtol=1e-13, atol=0.0)
+        assert np.array_equal(out, whole)
         assert whole[:, 2].tolist() == np.count_nonzero(array > 0, axis=1).tolist()
 
 

@@ -514,6 +514,23 @@ def test_accelerator_counting_by_histc_is_exact(monkeypatch):
     assert got.nonfinite == 2 and (got.pos, got.neg) == (by_bincount.pos, by_bincount.neg)
 
 
+@pytest.mark.parametrize("n", [1, 5, 64, 65, 300])
+@pytest.mark.parametrize("length", [1, 2, 7, 1000, 4097])
+def test_cpu_counts_of_bin_coordinates_in_pairs_and_alone_are_bincounts(n, length):
+    """Up to PAIRED_BINS bins, pairs of entries are counted in n^2 bins; past it, each
+    entry (and an odd one out always): both are numpy's bincount of the truncated t."""
+    from gradtui.lab import stats
+
+    rng = np.random.default_rng(n * 7919 + length)
+    t = torch.from_numpy(rng.uniform(0, n, length) * (rng.uniform(0, 1, length) < 0.9))
+    t[:: max(1, length // 5)] = n - 0.5  # the top bin, never filled by rounding up
+    index = torch.full((length + 3,), -1, dtype=torch.int32)  # a buffer longer than t
+    got = stats._count(t, n, index[:length])
+    assert got.dtype == torch.int64
+    assert got.tolist() == np.bincount(np.trunc(t.numpy()).astype(np.int64), minlength=n).tolist()
+    assert (n <= stats.PAIRED_BINS) == (n in (1, 5, 64))
+
+
 def test_rows_longer_than_a_chunk():
     x = torch.randn(3, CHUNK_ELEMENTS + 7, generator=torch.Generator().manual_seed(12))
     x[1] = x[1].abs()  # one coherent row

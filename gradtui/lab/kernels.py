@@ -83,24 +83,25 @@ def _compile(cache: bool) -> SimpleNamespace:
         a, s, pivot, left, scale, bins, lo, hi, saturate, blocks, step, out, signs
     ):
         """Every figure after the range, in one read of `a`: per row r, into out[r],
-        with d = x * s - pivot (s a power of two, pivot the scaled minimum): sum of d and
-        sum of d^2 in float64, and with `saturate` the count of entries x < lo or x > hi
-        (else 0); into signs[r, 0, k] and signs[r, 1, k], the counts of entries > 0 and
-        < 0 in the k-th block of `step` columns (the last one may be shorter: the sign
-        map's blocks, or one block of the whole row); returned, the counts of the bins
-        (`_bin_row`).
+        with d = x * s - pivot (s a power of two, pivot the scaled minimum): sum of d,
+        sum of d^2 in float64, count > 0, count < 0, and with `saturate` the count of
+        entries x < lo or x > hi (else 0); into signs[r, 0, k] and signs[r, 1, k], the
+        counts > 0 and < 0 in the k-th block of `step` columns (the last one may be
+        shorter: the sign map's blocks, or one block of the whole row); returned, the
+        counts of the bins (`_bin_row`).
 
         d >= 0 and x * s is at most 4 in magnitude, so the squares neither overflow nor
         cancel: the variance is exact where E[x^2] - E[x]^2 would lose every digit
         (|mean| >> std) or overflow (|x| > 1e154), without a second pass for the mean.
 
         Rows go in `blocks` contiguous blocks, one task each. Each row is read from memory
-        once: the moment loop (reordered under FASTMATH, to vectorise: a block of fixed
-        length `step` vectorises, one whose bound is a `min` does not), then, while the
-        row is still in cache, the bin loop of `_bin_row` (compiled apart, without
-        FASTMATH), whose indexes are counted into four interleaved sub-histograms per
-        block, which breaks the store-to-load chain when neighbouring values fall in the
-        same bin.
+        once: the moment loop (reordered under FASTMATH, to vectorise), then, while the
+        row is still in cache, the sign loop (a block of fixed length `step` vectorises,
+        one whose bound is a `min` does not; inside the moment loop, the blocks' sums
+        took a third longer than apart) and the bin loop of `_bin_row` (compiled apart,
+        without FASTMATH), whose indexes are counted into four interleaved
+        sub-histograms per block, which breaks the store-to-load chain when neighbouring
+        values fall in the same bin.
         """
         rows, cols = a.shape
         top = bins - 1
@@ -114,34 +115,40 @@ def _compile(cache: bool) -> SimpleNamespace:
                 row = a[r]
                 shifted = 0.0
                 squares = 0.0
+                for c in range(cols):
+                    d = np.float64(row[c]) * s - pivot
+                    shifted += d
+                    squares += d * d
+                out[r, 0] = shifted
+                out[r, 1] = squares
+                row_positive = 0
+                row_negative = 0
                 for k in range(full):
                     base = k * step
                     positive = 0
                     negative = 0
                     for c in range(step):
                         x = row[base + c]
-                        d = np.float64(x) * s - pivot
-                        shifted += d
-                        squares += d * d
                         positive += x > 0
                         negative += x < 0
                     signs[r, 0, k] = positive
                     signs[r, 1, k] = negative
+                    row_positive += positive
+                    row_negative += negative
                 if full * step < cols:
                     positive = 0
                     negative = 0
                     for c in range(full * step, cols):
                         x = row[c]
-                        d = np.float64(x) * s - pivot
-                        shifted += d
-                        squares += d * d
                         positive += x > 0
                         negative += x < 0
                     signs[r, 0, full] = positive
                     signs[r, 1, full] = negative
-                out[r, 0] = shifted
-                out[r, 1] = squares
-                out[r, 2] = _bin_row(row, s, left, scale, top, index, lo, hi, saturate)
+                    row_positive += positive
+                    row_negative += negative
+                out[r, 2] = row_positive
+                out[r, 3] = row_negative
+                out[r, 4] = _bin_row(row, s, left, scale, top, index, lo, hi, saturate)
                 c = 0
                 while c + 4 <= cols:
                     local[0, index[c]] += 1
@@ -220,7 +227,7 @@ def _compile(cache: bool) -> SimpleNamespace:
         for saturate in (False, True):
             signs = np.empty((3, 2, 2), dtype=np.int32)
             stats_pass(
-                sample, 1.0, 0.0, 0.0, 0.3, 4, 0.0, 1.0, saturate, 2, 3, np.empty((3, 3)), signs
+                sample, 1.0, 0.0, 0.0, 0.3, 4, 0.0, 1.0, saturate, 2, 3, np.empty((3, 5)), signs
             )
         square_sum(sample, 1.0)
         for diff in (False, True):

@@ -6,9 +6,11 @@ moves all queued summaries to the host in one transfer and turns them into
 
 Two paths give the same figures (the tests hold both to float64 and exact references):
 - fused (CPU, float32/float64, all finite): torch's aminmax, then one numba kernel of
-  kernels.py (every other figure, saturation included), two reads of the tensor in all;
+  kernels.py (every other figure, saturation and a sign map's block counts included),
+  two reads of the tensor in all;
 - eager (any device, any dtype, NaN/Inf, or before the kernels are compiled): plain torch
-  ops over a few large chunks, two reads, with no host synchronisation.
+  ops over a few large chunks, two reads, with no host synchronisation on an
+  accelerator (on the CPU, one look at the range spares the masking of finite tensors).
 
 Exactness (each point was measured to fail in the obvious implementation):
 - counts are integers (kernel counters, int64 bincount, or on accelerators histc of
@@ -387,7 +389,7 @@ def _summarize_fused(
     left, right, s, left_s, scale = binning(lo, hi, bins)
     count_rows, cols = array.shape
     step = sign_step or cols  # no map: one block per row
-    per_row = np.empty((count_rows, 3))
+    per_row = np.empty((count_rows, 5))
     shape = (count_rows, 2, -(-cols // step))
     signs = _sign_buffer(shape) if sign_step else np.empty(shape, dtype=np.int32)
     pivot_s = lo * s
@@ -398,21 +400,20 @@ def _summarize_fused(
         array, s, pivot_s, left_s, scale, bins, *bounds, bool(saturation), blocks, step,
         per_row, signs,
     )  # fmt: skip
-    row_signs = signs.sum(axis=2, dtype=np.int64)  # (rows, [> 0, < 0])
-    positive, negative = row_signs[:, 0] > 0, row_signs[:, 1] > 0
+    positive, negative = per_row[:, 2] > 0, per_row[:, 3] > 0
     scalars = torch.tensor(
         [
             numel,
             numel,
-            row_signs[:, 0].sum(),
-            row_signs[:, 1].sum(),
+            per_row[:, 2].sum(),
+            per_row[:, 3].sum(),
             per_row[:, 0].sum(),
             per_row[:, 1].sum(),
             lo,
             hi,
             np.count_nonzero(positive ^ negative) if rows else 0,
             np.count_nonzero(positive | negative) if rows else 0,
-            per_row[:, 2].sum(),
+            per_row[:, 4].sum(),
             s,
             left_s,
             scale,
