@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gradtui.lab import kernels, run_probe
-from gradtui.lab.stats import bin_edges, binning
+from gradtui.lab.stats import bin_edges, binning, summarize
 from gradtui.spec import Spec
 
 TINY = 2.0**-1074
@@ -104,6 +105,23 @@ def test_histogram_kernel_counts_every_entry_by_the_rule(compiled, name, bins, b
     assert sum(counts) == a.size
     assert counts == chain_reference(a, s, left_s, scale, bins)
     assert counts == rule_reference(a, bin_edges(left, right, s, left_s, scale, bins))
+
+
+def test_histogram_kernel_counts_up_to_its_most_bins_and_summarize_sends_more_to_torch(compiled):
+    """The kernel's bin indexes are uint16: 65,536 bins are counted by the rule; one bin
+    more goes to the torch path, which says why."""
+    a = ARRAYS["normal"]
+    lo, hi = float(a.min()), float(a.max())
+    bins = kernels.MAX_BINS
+    left, right, s, left_s, scale = binning(lo, hi, bins)
+    counts, _ = stats_pass(compiled, a, s, lo * s, left_s, scale, bins, 4)
+    assert counts == chain_reference(a, s, left_s, scale, bins)
+    assert counts == rule_reference(a, bin_edges(left, right, s, left_s, scale, bins))
+    assert counts[-1] == 1 and counts[0] == 1  # the maximum and the minimum
+    x = torch.from_numpy(a)
+    assert summarize(x, bins).path == "fused"
+    more = summarize(x, bins + 1)
+    assert more.path == "torch" and more.note == "65537 bins (the kernels count at most 65536)"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ directory (a read-only install and HOME, as on shared GPU boxes) the kernels are
 without a cache, and `note()` says so.
 
 Every kernel is safe on any input: a bin index is clamped to [0, bins - 1] inside the
-kernel, NaN included, so no input can make one write out of bounds.
+kernel, NaN included, so no input can make one write out of bounds (past MAX_BINS bins,
+indexes wrap below 2^16 and stay inside the counts; stats.py sends those to torch).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ compiled function, so the bin loop is a function of its own, `_bin_row`, compile
 fastmath=False explicitly (left unset, a callee inherits its caller's flags)."""
 
 NO_CACHE_NOTE = "numba cache not writable: compiled without cache"
+MAX_BINS = 1 << 16
+"""The most bins `stats_pass` counts (its bin indexes are uint16)."""
 
 
 def _compile(cache: bool) -> SimpleNamespace:
@@ -54,9 +57,10 @@ def _compile(cache: bool) -> SimpleNamespace:
 
     @njit(cache=cache, nogil=True, fastmath=False)  # explicit: never inherit FASTMATH
     def _bin_row(row, s, left, scale, top, index, lo, hi, saturate):  # pragma: no cover - compiled
-        """Bin index of each entry of `row` into `index`: trunc((x * s - left) * scale),
-        clamped to [0, top] (NaN to 0), each step one IEEE operation. With `saturate`, also
-        the count of entries x < lo or x > hi (compared in float64, exactly)."""
+        """Bin index of each entry of `row` into `index` (uint16: top < 2^16):
+        trunc((x * s - left) * scale), clamped to [0, top] (NaN to 0), each step one IEEE
+        operation. With `saturate`, also the count of entries x < lo or x > hi (compared
+        in float64, exactly)."""
         n = 0
         if saturate:
             for c in range(row.shape[0]):
@@ -66,7 +70,7 @@ def _compile(cache: bool) -> SimpleNamespace:
                     t = 0.0
                 if t > top:
                     t = top
-                index[c] = np.int32(t)
+                index[c] = np.uint16(t)
                 n += (x < lo) | (x > hi)
         else:
             for c in range(row.shape[0]):
@@ -75,7 +79,7 @@ def _compile(cache: bool) -> SimpleNamespace:
                     t = 0.0
                 if t > top:
                     t = top
-                index[c] = np.int32(t)
+                index[c] = np.uint16(t)
         return n
 
     @njit(parallel=True, cache=cache, nogil=True, fastmath=FASTMATH)
@@ -110,7 +114,9 @@ def _compile(cache: bool) -> SimpleNamespace:
         chunk = (rows + blocks - 1) // blocks
         for b in prange(blocks):
             local = counts[b]
-            index = np.empty(cols, dtype=np.int32)
+            # uint16 indexes: with int32, the bin and count loops took 1.4 times as long
+            # (4096x4096 float32, 50 or 1000 bins), the whole kernel 1.1 to 1.2 times.
+            index = np.empty(cols, dtype=np.uint16)
             for r in range(b * chunk, min(rows, (b + 1) * chunk)):
                 row = a[r]
                 shifted = 0.0

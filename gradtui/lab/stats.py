@@ -128,6 +128,8 @@ def summarize(
         raise ValueError("sign_step needs a tensor of 2 dims or more and a step >= 1")
     options = {"rows": rows, "saturation": saturation, "dead": dead, "sign_step": sign_step}
     reason = _fused_unavailable(x)
+    if reason is None and bins > kernels.MAX_BINS:
+        reason = f"{bins} bins (the kernels count at most {kernels.MAX_BINS})"
     if reason is None:
         fused = _summarize_fused(x, bins, **options)
         if fused is not None:
