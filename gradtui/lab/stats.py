@@ -397,7 +397,8 @@ def _summarize_fused(
     per_row = np.empty((count_rows, 5))
     shape = (count_rows, 2, -(-cols // step))
     signs = _sign_buffer(shape) if sign_step else np.empty(shape, dtype=np.int32)
-    pivot_s = float(_pivot(torch.from_numpy(array.reshape(-1)))) * s  # exact: s is 2^k
+    sample = sorted(_spread(array.reshape(-1)).tolist())
+    pivot_s = sample[(len(sample) - 1) // 2] * s  # exact: s is a power of two
     bounds = [float(b) for b in saturation] if saturation else [0.0, 0.0]
     # A block of rows per task, each with its own sub-histograms: at least one per thread.
     blocks = max(1, min(count_rows, max(8, compiled.threads())))
@@ -548,7 +549,7 @@ def _summarize_eager(
         chunks = x.reshape(-1).split(size)
     # The moments' pivot, scaled (the minimum where the entries taken are not finite);
     # `shift` takes the bin chain's d = x * s - left_s to d = x * s - pivot_s.
-    pivot = _pivot(chunks[0]).to(f64)
+    pivot = _spread(chunks[0]).nanmedian().to(f64)
     pivot_s = torch.where(pivot.isfinite(), pivot * s, left_s)
     shift = pivot_s - left_s
     for chunk in chunks:
@@ -628,13 +629,12 @@ def _summarize_eager(
     return Summary(scalars, counts, rows, saturation is not None, dead, EAGER, note, signs)
 
 
-def _pivot(flat: Tensor, entries: int = 15) -> Tensor:
-    """The median of `entries` entries spread evenly over the 1-D `flat` (fewer where it
-    is shorter; the lower median, an entry itself; NaN ignored), as a 0-d tensor: a pivot
-    in the bulk of the data for the shifted sums, one far from it (the minimum, when a
-    sparse gradient has one negative entry) costing them digits."""
-    sample = flat[:: max(1, flat.numel() // entries)][:entries]
-    return sample.nanmedian()
+def _spread(flat, entries: int = 15):
+    """`entries` entries spread evenly over the 1-D tensor or array `flat` (all of them
+    where it is shorter), whose lower median (an entry itself) is the pivot of the shifted
+    sums: one in the bulk of the data (a pivot far from it, the minimum when a sparse
+    gradient has one negative entry, costs them digits)."""
+    return flat[:: max(1, len(flat) // entries)][:entries]
 
 
 def _block_signs(sign: Tensor, magnitude: Tensor, step: int, net: Tensor, nonzero: Tensor) -> None:
