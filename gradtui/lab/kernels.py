@@ -94,9 +94,9 @@ def _compile(cache: bool) -> SimpleNamespace:
         counts of the bins (`_bin_row`).
 
         x * s and the pivot are at most 4 in magnitude, so the squares cannot overflow,
-        and with a pivot among the data (stats.py takes the first entry) they keep their
-        digits where E[x^2] - E[x]^2 would lose every one (|mean| >> std) or overflow
-        (|x| > 1e154), without a second pass for the mean.
+        and with a pivot in the bulk of the data (stats.py takes the median of 15 entries
+        spread over it) they keep their digits where E[x^2] - E[x]^2 would lose every one
+        (|mean| >> std) or overflow (|x| > 1e154), without a second pass for the mean.
 
         Rows go in `blocks` contiguous blocks, one task each. Each row is read from memory
         once: the moment loop (reordered under FASTMATH, to vectorise), then, while the

@@ -355,16 +355,10 @@ def _fused_unavailable(x: Tensor) -> str | None:
         return kernels.status()
     if x.numel() == 0:
         return "empty tensor"
-    if _as_rows_shape(x)[1] >= 1 << 31:  # the kernel counts a row's signs in int32
+    row = x.numel() // x.shape[0] if x.dim() >= 2 else x.numel()  # a row of `_as_rows(x)`
+    if row >= 1 << 31:  # the kernel counts a row's signs in int32
         return "rows of 2^31 entries or more"
     return None
-
-
-def _as_rows_shape(x: Tensor) -> tuple[int, int]:
-    """The shape of `_as_rows(x)`."""
-    if x.dim() < 2:
-        return 1, x.numel()
-    return x.shape[0], math.prod(x.shape[1:])
 
 
 def _as_rows(x: Tensor) -> np.ndarray:
