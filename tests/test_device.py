@@ -172,6 +172,19 @@ def test_the_probe_needs_are_checked_by_default(monkeypatch):
         check_fits(spec, torch.device("cpu"))
 
 
+def test_bytes_already_held_for_a_spec_count_as_free(monkeypatch):
+    """The weights a probe keeps for the next one (gradtui.lab.model.Draws) are part of
+    that next probe's needs: they must not count twice."""
+    spec = Spec(sizes=(10, 10), batch_size=3)
+    total = sum(need.bytes for need in probe_needs(spec))
+    monkeypatch.setattr(device, "free_bytes", lambda where: total * 1.25 - 440)
+    with pytest.raises(SpecError, match="^sizes: "):
+        check_fits(spec, torch.device("cpu"))
+    check_fits(spec, torch.device("cpu"), held=440)
+    with pytest.raises(SpecError, match="^sizes: "):
+        check_fits(spec, torch.device("cpu"), held=439)
+
+
 def test_sizes_in_gib_then_tib():
     assert device._gib(0) == "0.0 GiB"
     assert device._gib(3 * GIB // 2) == "1.5 GiB"

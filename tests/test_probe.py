@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from seed_script import LayerSigmoidNN, run_seed_script
 
 from gradtui.__main__ import main
 from gradtui.lab import Cancelled, build_model, run_probe
-from gradtui.lab.model import compute_loss, draw_input, draw_target
+from gradtui.lab import probe as probe_module
+from gradtui.lab.model import Draws, compute_loss, draw_input, draw_target
 from gradtui.lab.probe import Recorder, measure, prepare
 from gradtui.spec import Spec, preset
 
@@ -469,3 +471,81 @@ def test_warnings_word_for_word():
         "linears.1.weight: 3 non-finite gradient entries" + tail,
         "activations.0: 2 non-finite output entries" + tail,
     ]
+
+
+# -- weights kept from one probe for the next ---------------------------------------------
+
+CPU = torch.device("cpu")
+BASE = Spec(sizes=(20, 16, 12, 8), device="cpu", batch_size=3)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "kept"),
+    [
+        (BASE, BASE, True),
+        (BASE, BASE.replace(activation="tanh", loss="mse", batch_size=5), True),
+        (BASE, BASE.replace(norm="layer", residual=True, input="uniform11"), True),
+        (BASE, BASE.replace(final_activation="none", loss="cross-entropy"), True),
+        (BASE, BASE.replace(seed=1), False),
+        (BASE, BASE.replace(sizes=(20, 16, 12, 9)), False),
+        (BASE, BASE.replace(bias=False), False),
+        (BASE, BASE.replace(dtype="float64"), False),
+        (BASE, BASE.replace(init="normal:0.5"), False),
+        # Every init but the default takes its gain from each layer's activation.
+        (BASE.replace(init="xavier-uniform"), BASE.replace(init="xavier-uniform"), True),
+        (
+            BASE.replace(init="kaiming-normal"),
+            BASE.replace(init="kaiming-normal", loss="mse"),
+            True,
+        ),
+        (
+            BASE.replace(init="xavier-normal"),
+            BASE.replace(init="xavier-normal", activation="tanh"),
+            False,
+        ),
+        (
+            BASE.replace(init="orthogonal", dtype="float64"),
+            BASE.replace(init="orthogonal", dtype="float64", norm="batch"),
+            True,
+        ),
+    ],
+)
+def test_a_probe_on_kept_weights_gives_a_fresh_draws_figures(monkeypatch, first, second, kept):
+    monkeypatch.setattr(probe_module, "DRAWS", Draws())
+    fresh = run_probe(second)
+    state = torch.get_rng_state()
+    monkeypatch.setattr(probe_module, "DRAWS", draws := Draws())
+    run_probe(first)
+    weights = draws.keep_only(second, CPU)
+    itemsize = 8 if second.dtype == "float64" else 4
+    parameters = sum(a * b + b for a, b in zip(second.sizes, second.sizes[1:]))
+    assert weights == (itemsize * parameters if kept else 0)
+    # Every figure, the gradients' among them (none accumulated over the two probes).
+    assert run_probe(second).to_dict() == fresh.to_dict()
+    assert torch.equal(torch.get_rng_state(), state)  # the generator left as a draw leaves it
+
+
+def test_kept_weights_are_a_fresh_builds_bit_for_bit_and_take_no_gradient():
+    spec = BASE.replace(norm="layer", dtype="float64", init="kaiming-uniform", activation="relu")
+    draws = Draws()
+    first, x1, _ = draws.prepare(spec, CPU)
+    first(x1).sum().backward()
+    again, x2, _ = draws.prepare(spec, CPU)
+    built, x3, _ = prepare(spec)
+    assert torch.equal(x2, x3) and torch.equal(x1, x3)
+    for mine, theirs, before in zip(again.parameters(), built.parameters(), first.parameters()):
+        assert torch.equal(mine, theirs) and mine.dtype == theirs.dtype == torch.float64
+        assert mine.grad is None and before.grad is not None and mine is not before
+    assert again.linears[0].weight.data_ptr() == first.linears[0].weight.data_ptr()
+    assert again.norms[0].weight.data_ptr() != first.norms[0].weight.data_ptr()
+
+
+def test_a_different_draw_releases_the_kept_weights_before_it_is_built():
+    draws = Draws()
+    model, *_ = draws.prepare(BASE, CPU)
+    kept = weakref.ref(model.linears[0].weight.untyped_storage())
+    storage = model.linears[0].weight.untyped_storage()
+    del model, storage
+    assert draws.keep_only(BASE, CPU) > 0 and kept() is not None
+    assert draws.keep_only(BASE.replace(seed=3), CPU) == 0
+    assert kept() is None

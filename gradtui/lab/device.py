@@ -81,14 +81,17 @@ def probe_needs(spec: Spec) -> list[Need]:
     ]
 
 
-def check_fits(spec: Spec, device: torch.device, needs: list[Need] | None = None) -> None:
+def check_fits(
+    spec: Spec, device: torch.device, needs: list[Need] | None = None, held: int = 0
+) -> None:
     """Raise SpecError when `needs` (a probe's by default) cannot fit on the device, before
-    anything is allocated. It names the first part that cannot fit even alone (sizes come
-    first: the other parts grow with them), which must change whatever the others do;
-    else the largest part."""
+    anything is allocated; `held` bytes of them are allocated already (weights kept from
+    the last probe) and count as free. It names the first part that cannot fit even
+    alone (sizes come first: the other parts grow with them), which must change whatever
+    the others do; else the largest part."""
     needs = probe_needs(spec) if needs is None else needs
     needed = sum(need.bytes for need in needs)
-    free = free_bytes(device)
+    free = free_bytes(device) + held
     limit = MEMORY_HEADROOM * free
     if needed > limit:
         alone = [need for need in needs if need.bytes > limit]

@@ -26,6 +26,7 @@ from gradtui.lab.model import (
     ACTIVATION_MODULES,
     DTYPES,
     MLP,
+    Draws,
     build_model,
     compute_loss,
     draw_input,
@@ -44,12 +45,17 @@ class Cancelled(Exception):
 
 
 def prepare(spec: Spec) -> tuple[MLP, Tensor, Tensor | None]:
-    """Model, input and target on the CPU, drawn in the seed script's order."""
+    """Model, input and target on the CPU, drawn in the seed script's order, always afresh
+    (a probe takes the weights of the last probe drawing the same: `DRAWS`)."""
     torch.manual_seed(spec.seed)
     model = build_model(spec)
     x = draw_input(spec)
     target = draw_target(spec)
     return model, x, target
+
+
+DRAWS = Draws()
+"""The last built-in network's weights, which the next probe drawing the same takes."""
 
 
 def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
@@ -68,10 +74,9 @@ def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
     kernels.warm_up()  # in the background; this probe uses them only if already compiled
     device = resolve_device(spec.device)
     if spec.builtin:
-        check_fits(spec, device)
-        model, x, target = prepare(spec)
+        check_fits(spec, device, held=DRAWS.keep_only(spec, device))
+        model, x, target = DRAWS.prepare(spec, device)
         checkpoint()
-        model.to(device)
         x = x.to(device)
         target = None if target is None else target.to(device)
 
