@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 import torch
-from textual.widgets import Select
+from textual import events
+from textual.widgets import Input, Select
 
 from gradtui.__main__ import build_parser
 from gradtui.fields import (
@@ -229,3 +230,50 @@ def test_text_regex_and_sizes_refusals_say_what_was_expected_and_what_came():
         with pytest.raises(ValueError) as caught:
             kind.check(value)
         assert str(caught.value) == reason, value
+
+
+# -- keys that arrive together ------------------------------------------------------------
+
+KEYS = {"backspace": "\x7f", "left": None, "right": None, "home": None, "end": None}
+
+
+def arrive_together(app, *keys: str) -> None:
+    """Post keys to the app as its driver does when they come in one read (a fast typist
+    over SSH, keys sent by a script): no pause between them, unlike pilot.press."""
+    for key in keys:
+        character = KEYS.get(key, key if len(key) == 1 else None)
+        app.post_message(events.Key(key, character))
+
+
+async def test_keys_typed_together_edit_a_field_in_their_order_and_ctrl_r_runs_the_result():
+    app = make_app(Spec(device="cpu", sizes=(6, 5, 4)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        seed = app.screen.query_one("#field-seed", Input)
+        seed.focus()
+        seed.value = ""
+        await pilot.pause()
+        arrive_together(app, "1", "2", "backspace", "3", "left", "left", "9", "home", "7")
+        arrive_together(app, "end", "backspace", "5", "ctrl+r")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert seed.value == "7915"  # 13, then 913, 7913, 791, 7915
+        assert app.result is not None and app.result.spec.seed == 7915  # not the form before
+        assert app.screen.query_one(FieldForm).value.seed == 7915
+
+
+async def test_keys_typed_together_in_the_train_form_reach_the_run_that_follows():
+    app = make_app(Spec(device="cpu", sizes=(2, 8, 2)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        await pilot.pause()
+        steps = app.screen.query_one("#field-steps", Input)
+        steps.focus()
+        steps.value = "30"
+        await pilot.pause()
+        arrive_together(app, "backspace", "backspace", "1", "2", "backspace", "4", "ctrl+r")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert steps.value == "14"
+        assert [len(run.steps) for run in app.screen.runs] == [14]

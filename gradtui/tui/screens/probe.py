@@ -27,7 +27,7 @@ from gradtui.tui.messages import ProbeFailed, ProbeFinished
 from gradtui.tui.same_thread import SameThread
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.config import ConfigPane
-from gradtui.tui.widgets.form import FieldForm
+from gradtui.tui.widgets.form import FieldForm, TypedInput
 from gradtui.tui.widgets.histograms import HistogramGrid
 from gradtui.tui.widgets.results import ResultsPane
 from gradtui.tui.widgets.sign_map import SignMapView
@@ -244,7 +244,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             yield ConfigPane(self._initial)
             with Vertical(id="results"):
                 yield StatusLine("Press r to run the probe.")
-                yield Input(
+                yield TypedInput(
                     placeholder="filter by name (enter: keep, escape: leave)",
                     compact=True,
                     id="filter",
@@ -431,7 +431,9 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             self.sub_title = f"{label} not valid"  # not the last valid network's summary
         elif event.value is not None:
             self.sub_title = spec_summary(event.value)
-            self.status("Press r to run" + (" again." if self.result else " the probe."))
+            if self.running is None:  # else "Running...", which a run from a field (ctrl+r
+                # right after a key) wrote before the form's change arrived, stays
+                self.status("Press r to run" + (" again." if self.result else " the probe."))
 
     @on(ConfigPane.RunRequested)
     def _run_requested(self) -> None:
@@ -440,6 +442,9 @@ class ProbeScreen(ScrollKeys, Screen[None]):
     # -- actions --------------------------------------------------------------------
 
     def action_run(self) -> None:
+        self.pane.form.when_typed(self._run)
+
+    def _run(self) -> None:
         error = self.pane.form.first_error()
         if error is not None:
             label, reason = error

@@ -40,6 +40,7 @@ from gradtui.runfile import PARAM, Recorded, RunFileError, RunReader, open_run
 from gradtui.table import number, short_name
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
+from gradtui.tui.widgets.form import TypedInput
 from gradtui.tui.widgets.results import ResultsPane
 from gradtui.tui.widgets.run_view import (
     BandChart,
@@ -240,7 +241,7 @@ class RunScreen(ScrollKeys, Screen[None]):
         yield Header(icon="")
         yield ScrubBar(id="scrub")
         yield StatusLine(HINT)
-        yield Input(
+        yield TypedInput(
             placeholder="go to step (enter: go, escape: leave)",
             type="integer",
             compact=True,

@@ -35,7 +35,7 @@ from gradtui.spec import (
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.messages import TrainFailed, TrainProgress
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
-from gradtui.tui.widgets.form import FieldForm, FieldRow
+from gradtui.tui.widgets.form import FieldForm, FieldRow, TypedInput
 from gradtui.tui.widgets.plotext_chart import Chart
 from gradtui.tui.widgets.status import StatusLine
 
@@ -94,7 +94,7 @@ class TrainScreen(ScrollKeys, Screen[None]):
         compare = FieldRow(
             "compare",
             "compare",
-            Input(placeholder="off", compact=True, id="field-compare"),
+            TypedInput(placeholder="off", compact=True, id="field-compare"),
             help="2 to 4 activations to train side by side",
         )
         yield FieldForm(TrainSpec(), extra=(compare,), id="train-form")
@@ -135,6 +135,9 @@ class TrainScreen(ScrollKeys, Screen[None]):
     # -- actions --------------------------------------------------------------------
 
     def action_train(self) -> None:
+        self.query_one(FieldForm).when_typed(self._train)
+
+    def _train(self) -> None:
         spec: Spec | None = self.app.spec
         if spec is None:
             self._status(

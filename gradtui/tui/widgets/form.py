@@ -3,6 +3,7 @@ the catalogue (gradtui.fields), checked as typed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,28 @@ class ChoiceLine(SelectCurrent):
         return text
 
 
+class TypedInput(Input):
+    """An Input whose own keys (backspace, delete, the arrows, home, end, ctrl+w ...) act
+    in the order they were typed.
+
+    Textual's Input inserts a printable key as it handles it but lets a key it binds
+    bubble up to the app, whose binding check runs the action later. Keys that arrive
+    together (a fast typist over SSH, keys sent by a script) were applied out of order:
+    `1`, `2`, backspace, `3` gave 12, not 13, and the probe ran the wrong seed (Textual
+    issue 6605). Here the Input's own bindings run as it handles the key: the same
+    resolution as the app's, whose chain starts at the focused widget. (This leans on
+    Widget._bindings: textual is pinned, and tests/test_fields.py sends such keys.)"""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not event.is_printable:
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                if not binding.priority and await self.app.run_action(binding.action, self):
+                    event.stop()
+                    event.prevent_default()
+                    return
+        await super()._on_key(event)
+
+
 class FieldSelect(Select):
     """A Select in a form: printable keys stay in the field, so typing while it has focus
     never fires a screen's letter keys (space still opens the list). Its closed line is
@@ -214,7 +237,7 @@ def editor_for(info: FieldInfo, text: str) -> Widget:
             id=f"field-{info.name}",
         )
     suggester = SuggestFromList(kind.suggestions) if kind.suggestions else None
-    return Input(text, compact=True, id=f"field-{info.name}", suggester=suggester)
+    return TypedInput(text, compact=True, id=f"field-{info.name}", suggester=suggester)
 
 
 class FieldForm(Vertical):
@@ -337,6 +360,24 @@ class FieldForm(Vertical):
         # and Textual stops a message at its sender; the screen would never hear of it.
         self.call_next(lambda: self.post_message(self.Changed(self, value, errors)))
         return value
+
+    def when_typed(self, then: Callable[[], None]) -> None:
+        """Call `then` once the widget with focus has handled every key that reached it
+        before now, with the form checked. A priority key (ctrl+r: run from a field)
+        acts as the app reads it, while the keys typed just before it may still wait in
+        the field's queue, and the field's Changed behind them: run at once, it ran the
+        form as it stood before those keys."""
+
+        def checked() -> None:
+            if self.texts() != self._checked:
+                self.check()
+            then()
+
+        focused = self.screen.focused
+        if focused is None:
+            checked()
+        else:
+            focused.call_later(checked)
 
     @on(Input.Changed)
     @on(Select.Changed)
