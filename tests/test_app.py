@@ -309,7 +309,7 @@ async def test_the_preset_list_loads_the_preset_into_the_form_and_the_header():
         assert app.spec == preset("seed-v3.0").replace(device="cpu")
         assert app.screen.sub_title.startswith("100,100,100,100,100 tanh")
         await run_and_wait(pilot, "r")
-        assert app.result.spec == app.spec and not app.screen.has_class("-stale")
+        assert app.result.spec == app.spec and not app.screen.stale
 
 
 async def test_e_and_s_into_a_missing_folder_say_so_and_the_app_lives_on(tmp_path):

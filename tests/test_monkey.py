@@ -62,4 +62,4 @@ async def test_random_keys_and_resizes_leave_the_app_running_and_true(tmp_path):
         await pilot.pause()
         assert app.is_running
         assert app.result is not None and app.result.spec == spec
-        assert not app.screen.has_class("-stale")
+        assert not app.screen.stale

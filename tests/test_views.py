@@ -606,6 +606,10 @@ async def test_a_layer_of_only_nan_shows_no_step_size(view):
 # -- 9. a stale result says whose it is ----------------------------------------------------
 
 
+def opacity(screen) -> float:
+    return screen.query_one(ResultsPane).styles.opacity
+
+
 async def test_a_stale_result_says_whose_it_is_until_a_run_lands(monkeypatch):
     gate = threading.Event()
 
@@ -620,28 +624,28 @@ async def test_a_stale_result_says_whose_it_is_until_a_run_lands(monkeypatch):
         await run_and_wait(pilot, "r")
         screen = app.screen
         note = screen.query_one("#stale")
-        assert not screen.has_class("-stale") and note.region.height == 0
+        assert not screen.stale and note.region.height == 0 and opacity(screen) == 1
         screen.query_one("#field-activation", Select).value = "tanh"
         await pilot.pause()
-        assert screen.has_class("-stale")
+        assert screen.stale and opacity(screen) == 0.6
         assert note.display and note.region.height > 0
         text = str(note.render())
         assert "10,10,10 sigmoid" in text and "tanh" not in text
         assert app.result.spec.activation == "sigmoid"
         await run_and_wait(pilot, "r")
         assert app.result.spec.activation == "tanh"
-        assert not screen.has_class("-stale") and note.region.height == 0
+        assert not screen.stale and note.region.height == 0 and opacity(screen) == 1
         # the palette's 'Preset: seed-v3.0' loads the preset and runs it
         screen.load_preset("seed-v3.0")
         await pilot.pause()
-        assert screen.has_class("-stale")
+        assert screen.stale and opacity(screen) == 0.6
         assert "10,10,10 tanh" in str(note.render())
         gate.set()
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.result.spec == preset("seed-v3.0").replace(device="cpu")
         assert app.result.spec.activation == "tanh"
-        assert not screen.has_class("-stale") and note.region.height == 0
+        assert not screen.stale and note.region.height == 0 and opacity(screen) == 1
 
 
 # -- 12. compare charts: the legend under the chart, whole steps ---------------------------
