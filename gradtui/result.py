@@ -83,29 +83,90 @@ _KEYS = {
 }
 
 
-@dataclass(frozen=True)
 class SignMap:
     """Where a weight gradient (out x in) is positive and where negative, by blocks.
 
     Rows (output neurons) and columns (inputs) are cut into blocks of equal size, the
     last one shorter, at most 64 x 128 of them (1 x 1 blocks for a small layer).
     Non-finite entries count as neither sign. Not part of the JSON contract.
+
+    The counts may be given as nested lists or as arrays (anything with `tolist`, as
+    the lab gives them): an array becomes lists when first read. Turning a probe's maps
+    into Python ints took 10 ms of a 16-layer 1024-wide probe, whose maps are drawn one
+    at a time, if at all; `arrays` hands them to numpy as they are. Read-only.
     """
 
-    rows: int
-    cols: int
-    row_edges: list[int]
-    """Block row i covers rows row_edges[i]:row_edges[i + 1]."""
-    col_edges: list[int]
-    pos: list[list[int]]
-    """pos[i][j]: count of entries > 0 in block (i, j)."""
-    neg: list[list[int]]
-    sorted_pos: list[list[int]]
-    """The same with rows ordered by sign class (`row_order`) before cutting into blocks."""
-    sorted_neg: list[list[int]]
-    row_signs: list[int]
-    """Per row: +1 if all its nonzero entries are positive, -1 if all negative, 0 if mixed
-    or all zero."""
+    __slots__ = ("rows", "cols", "row_edges", "col_edges", "_counts")
+
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        row_edges: list[int],
+        col_edges: list[int],
+        pos: Any,
+        neg: Any,
+        sorted_pos: Any,
+        sorted_neg: Any,
+        row_signs: Any,
+    ) -> None:
+        self.rows = rows
+        self.cols = cols
+        self.row_edges = row_edges
+        """Block row i covers rows row_edges[i]:row_edges[i + 1]."""
+        self.col_edges = col_edges
+        self._counts = [pos, neg, sorted_pos, sorted_neg, row_signs]
+
+    def _read(self, index: int) -> Any:
+        counts = self._counts[index]
+        if not isinstance(counts, list):
+            counts = self._counts[index] = counts.tolist()
+        return counts
+
+    @property
+    def pos(self) -> list[list[int]]:
+        """pos[i][j]: count of entries > 0 in block (i, j)."""
+        return self._read(0)
+
+    @property
+    def neg(self) -> list[list[int]]:
+        return self._read(1)
+
+    @property
+    def sorted_pos(self) -> list[list[int]]:
+        """The same with rows ordered by sign class (`row_order`) before cutting into
+        blocks."""
+        return self._read(2)
+
+    @property
+    def sorted_neg(self) -> list[list[int]]:
+        return self._read(3)
+
+    @property
+    def row_signs(self) -> list[int]:
+        """Per row: +1 if all its nonzero entries are positive, -1 if all negative, 0 if
+        mixed or all zero."""
+        return self._read(4)
+
+    def arrays(self) -> tuple[Any, Any, Any, Any, Any]:
+        """(pos, neg, sorted_pos, sorted_neg, row_signs) as given or last read: arrays or
+        lists, for np.asarray."""
+        return tuple(self._counts)  # type: ignore[return-value]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SignMap):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable lists inside, as a dataclass's
+
+    def _key(self) -> tuple:
+        lists = tuple(self._read(i) for i in range(5))
+        return (self.rows, self.cols, self.row_edges, self.col_edges, *lists)
+
+    def __repr__(self) -> str:
+        blocks = f"{len(self.row_edges) - 1}x{len(self.col_edges) - 1}"
+        return f"SignMap(rows={self.rows}, cols={self.cols}, blocks={blocks})"
 
     def blocks(self, sorted_rows: bool = False) -> tuple[list[list[int]], list[list[int]]]:
         return (self.sorted_pos, self.sorted_neg) if sorted_rows else (self.pos, self.neg)

@@ -30,6 +30,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gradtui import __version__
 from gradtui.result import Histogram, SignMap, TensorStats
@@ -220,7 +221,7 @@ def _encode_sign_map(sign_map: SignMap) -> tuple[int, int, int, int, bytes]:
     """(rows, cols, row_step, col_step, codes) of the sign_maps table."""
     import numpy as np  # only here and in the reader's helpers: the app starts light
 
-    def codes(pos: list[list[int]], neg: list[list[int]]) -> bytes:
+    def codes(pos: Any, neg: Any) -> bytes:  # nested lists or arrays
         p, n = np.asarray(pos, dtype=np.int64), np.asarray(neg, dtype=np.int64)
         out = np.where(p > 0, 1, 0) + np.where(n > 0, 2, 0)  # 0, +, -, both
         both = out == 3
@@ -228,13 +229,10 @@ def _encode_sign_map(sign_map: SignMap) -> tuple[int, int, int, int, bytes]:
         out[both & (p == n)] = 5
         return out.astype(np.uint8).tobytes()
 
-    signs = np.asarray(sign_map.row_signs, dtype=np.int64)
+    pos, neg, sorted_pos, sorted_neg, row_signs = sign_map.arrays()  # lists never made
+    signs = np.asarray(row_signs, dtype=np.int64)
     row_codes = np.where(signs > 0, 1, np.where(signs < 0, 2, 0)).astype(np.uint8).tobytes()
-    data = (
-        codes(sign_map.pos, sign_map.neg)
-        + codes(sign_map.sorted_pos, sign_map.sorted_neg)
-        + row_codes
-    )
+    data = codes(pos, neg) + codes(sorted_pos, sorted_neg) + row_codes
     return (
         sign_map.rows,
         sign_map.cols,

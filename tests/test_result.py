@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from builders import mlp_result
 
 from gradtui.plots import VIEWS
@@ -177,6 +178,21 @@ def test_sign_map_blocks_and_row_order():
     assert signs.blocks() == ([[1]], [[2]])
     assert signs.blocks(sorted_rows=True) == ([[3]], [[4]])
     assert signs.row_order() == [2, 4, 1, 3, 0]
+
+
+def test_a_sign_map_of_arrays_reads_as_lists_only_when_read_and_equals_one_of_lists():
+    counts = [np.array([[1, 0], [2, 3]]), np.array([[0, 4], [1, 0]])] * 2 + [np.array([1, -1])]
+    lists = [c.tolist() for c in counts]
+    of_arrays = SignMap(2, 4, [0, 1, 2], [0, 2, 4], *counts)
+    of_lists = SignMap(2, 4, [0, 1, 2], [0, 2, 4], *lists)
+    assert all(a is c for a, c in zip(of_arrays.arrays(), counts))  # nothing turned yet
+    assert of_arrays == of_lists and of_arrays != SignMap(
+        2, 4, [0, 1, 2], [0, 2, 4], *lists[:4], [1, 1]
+    )
+    assert of_arrays.pos == [[1, 0], [2, 3]] and type(of_arrays.pos[0][0]) is int
+    assert of_arrays.arrays()[0] is of_arrays.pos  # turned once, then kept
+    assert of_arrays.row_signs == [1, -1] and of_arrays.row_order() == [0, 1]
+    assert repr(of_arrays) == "SignMap(rows=2, cols=4, blocks=2x2)"
 
 
 def test_a_comparison_is_the_runs_with_the_threshold():

@@ -408,3 +408,25 @@ def test_the_torch_path_counts_extreme_floats_wide_half_blocks_and_a_last_block_
         counts = reference_map(grad.double().numpy())  # at most 64 rows: a line per row
         assert by_torch[:, 0].tolist() == counts["pos"]
         assert by_torch[:, 1].tolist() == counts["neg"]
+
+
+def test_a_probes_maps_stay_arrays_until_read_and_a_run_file_encodes_them_alike():
+    """The lab hands the maps over as numpy arrays (lists cost 10 ms of a 16x1024 probe);
+    read, they are the lists the map was measured as, and a run file stores the same
+    codes for either."""
+    from gradtui.runfile import _encode_sign_map
+
+    result = run_probe(Spec(device="cpu", sizes=(70, 300, 9), seed=4))
+    for layer in result.layers:
+        sign_map = layer.sign_map
+        assert all(isinstance(counts, np.ndarray) for counts in sign_map.arrays())
+        encoded = _encode_sign_map(sign_map)
+        listed = SignMap(
+            sign_map.rows,
+            sign_map.cols,
+            sign_map.row_edges,
+            sign_map.col_edges,
+            *(counts.tolist() for counts in sign_map.arrays()),
+        )
+        assert _encode_sign_map(listed) == encoded
+        assert sign_map == listed and isinstance(sign_map.pos, list)

@@ -111,10 +111,10 @@ def _in_order(per_row: Tensor, order: Tensor) -> Tensor:
 
 
 def collect(pending: list[PendingSignMap]) -> list[SignMap]:
-    """Move every queued map to the host in one transfer."""
+    """Move every queued map to the host in one transfer. The maps hold numpy views of
+    it, which become lists only when read (SignMap)."""
     if not pending:
         return []
-    # numpy's tolist: 0.6 of the time of torch's for the 600,000 counts of 16 layers.
     host = torch.cat([piece.reshape(-1) for p in pending for piece in p.pieces]).cpu().numpy()
     maps = []
     offset = 0
@@ -122,20 +122,15 @@ def collect(pending: list[PendingSignMap]) -> list[SignMap]:
         parts = []
         for piece in p.pieces:
             size = piece.numel()
-            parts.append(host[offset : offset + size].reshape(piece.shape).tolist())
+            parts.append(host[offset : offset + size].reshape(piece.shape))
             offset += size
-        pos, neg, sorted_pos, sorted_neg, signs = parts
         maps.append(
             SignMap(
-                rows=p.rows,
-                cols=p.cols,
-                row_edges=block_edges(p.rows, p.row_step),
-                col_edges=block_edges(p.cols, p.col_step),
-                pos=pos,
-                neg=neg,
-                sorted_pos=sorted_pos,
-                sorted_neg=sorted_neg,
-                row_signs=signs,
+                p.rows,
+                p.cols,
+                block_edges(p.rows, p.row_step),
+                block_edges(p.cols, p.col_step),
+                *parts,
             )
         )
     return maps
