@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import torch
 from textual.containers import Grid
 from textual.widgets import Input, Select
 
@@ -323,3 +324,32 @@ async def test_e_and_s_into_a_missing_folder_say_so_and_the_app_lives_on(tmp_pat
             assert app.is_running
             assert status_text(app).startswith(f"Not saved: cannot write {missing}/")
         assert not missing.exists() and list(tmp_path.iterdir()) == []
+
+
+async def test_the_forms_network_is_drawn_while_it_rests_and_r_runs_on_those_weights(
+    monkeypatch,
+):
+    from gradtui.lab import probe
+    from gradtui.lab.model import Draws
+    from gradtui.tui.screens.probe import _PROBE_THREAD, DRAW_AHEAD_DELAY
+
+    monkeypatch.setattr(probe, "DRAWS", draws := Draws())
+    cpu = torch.device("cpu")
+    app = app_for(sizes=(30, 20, 10))
+    async with app.run_test(size=(120, 40)) as pilot:
+        seed = app.screen.query_one("#field-seed", Input)
+        seed.value = "8"  # before any run: nothing drawn (the first run loads torch)
+        await asyncio.sleep(DRAW_AHEAD_DELAY * 2)
+        await asyncio.to_thread(_PROBE_THREAD.call, lambda: None)  # what was queued, done
+        assert not draws.holds(app.spec, cpu)
+        await run_and_wait(pilot, "escape", "r")
+        seed.value = "9"
+        await pilot.pause()
+        seed.value = "10"  # the form rests here: only this one is drawn
+        await asyncio.sleep(DRAW_AHEAD_DELAY * 2)
+        await asyncio.to_thread(_PROBE_THREAD.call, lambda: None)
+        assert draws.holds(app.spec, cpu) and app.spec.seed == 10
+        await run_and_wait(pilot, "escape", "r")
+        assert app.result.spec.seed == 10 and not app.screen.stale
+    monkeypatch.setattr(probe, "DRAWS", Draws())
+    assert app.result.to_dict() == real_run_probe(app.spec).to_dict()

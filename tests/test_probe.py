@@ -14,7 +14,7 @@ from reference import assert_matches, reference_stats
 from seed_script import LayerSigmoidNN, run_seed_script
 
 from gradtui.__main__ import main
-from gradtui.lab import Cancelled, build_model, run_probe
+from gradtui.lab import Cancelled, build_model, device, run_probe
 from gradtui.lab import probe as probe_module
 from gradtui.lab.model import Draws, compute_loss, draw_input, draw_target
 from gradtui.lab.probe import Recorder, measure, prepare
@@ -549,3 +549,27 @@ def test_a_different_draw_releases_the_kept_weights_before_it_is_built():
     assert draws.keep_only(BASE, CPU) > 0 and kept() is not None
     assert draws.keep_only(BASE.replace(seed=3), CPU) == 0
     assert kept() is None
+
+
+def test_weights_drawn_ahead_serve_the_probe_that_follows(monkeypatch):
+    monkeypatch.setattr(probe_module, "DRAWS", Draws())
+    fresh = run_probe(BASE.replace(seed=5))
+    monkeypatch.setattr(probe_module, "DRAWS", draws := Draws())
+    spec = BASE.replace(seed=5)
+    assert probe_module.draw_ahead(spec) and draws.holds(spec, CPU)
+    assert not probe_module.draw_ahead(spec)  # drawn already
+    assert run_probe(spec).to_dict() == fresh.to_dict()
+
+
+def test_nothing_is_drawn_ahead_for_a_network_that_cannot_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(probe_module, "DRAWS", draws := Draws())
+    run_probe(BASE)
+    monkeypatch.setattr(device, "free_bytes", lambda where: 1000)
+    big = BASE.replace(sizes=(1000, 1000))
+    assert not probe_module.draw_ahead(big) and not draws.holds(big, CPU)
+    assert draws.keep_only(BASE, CPU) == 0  # the kept weights are let go all the same
+    if not torch.cuda.is_available():
+        assert not probe_module.draw_ahead(BASE.replace(device="cuda:0"))
+    model = tmp_path / "net.py"
+    model.write_text("import torch\nmodel = torch.nn.Linear(3, 2)\nx = torch.ones(1, 3)\n")
+    assert not probe_module.draw_ahead(Spec(model=str(model), device="cpu"))

@@ -131,6 +131,11 @@ class Draws:
             tensors = [t for pair in self._weights for t in pair if t is not None]
             return sum(t.numel() * t.element_size() for t in tensors)
 
+    def holds(self, spec: Spec, device: torch.device) -> bool:
+        """Whether the weights of `spec`'s network on `device` are kept."""
+        with self._lock:
+            return self._key == self.key(spec, device)
+
     def prepare(self, spec: Spec, device: torch.device) -> tuple[MLP, Tensor, Tensor | None]:
         """`spec`'s network on `device`, its input and target on the CPU, as
         `build_model`, `draw_input` and `draw_target` give them after seeding, and with

@@ -58,6 +58,25 @@ DRAWS = Draws()
 """The last built-in network's weights, which the next probe drawing the same takes."""
 
 
+def draw_ahead(spec: Spec) -> bool:
+    """Draw the weights of `spec`'s network for a probe that may follow (the app calls
+    it while the form is edited, so that r finds them drawn). True when it drew them;
+    False for a user's model, weights kept already, a missing device or a network that
+    would not fit (the probe itself says so, if it comes)."""
+    if not spec.builtin:
+        return False
+    try:
+        device = resolve_device(spec.device)
+        held = DRAWS.keep_only(spec, device)
+        if held:
+            return False
+        check_fits(spec, device)
+    except SpecError:
+        return False
+    DRAWS.prepare(spec, device)
+    return True
+
+
 def run_probe(spec: Spec, cancel: threading.Event | None = None) -> ProbeResult:
     """Build the Spec's network, run one forward and backward pass, measure it.
 

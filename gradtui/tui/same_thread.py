@@ -31,13 +31,17 @@ class SameThread:
 
     def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """`fn(*args, **kwargs)` on the thread; its result, or its exception raised here."""
+        return self.submit(fn, *args, **kwargs).result()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Queue `fn(*args, **kwargs)` for the thread, after the calls queued before it."""
         future: Future[T] = Future()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
                 self._thread.start()
         self._jobs.put((future, fn, args, kwargs))
-        return future.result()
+        return future
 
     def _serve(self) -> None:
         while True:

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive, var
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
@@ -54,6 +55,10 @@ _PROBE_THREAD = SameThread("gradtui-probe")
 
 STALE_OPACITY = 0.6
 """The results' opacity while they are of another configuration than the form's."""
+
+DRAW_AHEAD_DELAY = 0.25
+"""Seconds the form must rest on a new network before its weights are drawn ahead of r
+(gradtui.lab.probe.draw_ahead): not at each key of a size being typed."""
 
 LOADING_DELAY = 0.4
 """Seconds a run may take before the loading indicator shows."""
@@ -240,6 +245,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         self.runs_started = 0
         self.running: int | None = None
         """The number of the run in flight, None when none is."""
+        self._draw_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -447,6 +453,27 @@ class ProbeScreen(ScrollKeys, Screen[None]):
             if self.running is None:  # else "Running...", which a run from a field (ctrl+r
                 # right after a key) wrote before the form's change arrived, stays
                 self.status("Press r to run" + (" again." if self.result else " the probe."))
+            self._draw_ahead_soon(event.value)
+
+    def _draw_ahead_soon(self, spec: Spec) -> None:
+        """Draw the weights of the form's network while the user is still at the form,
+        once it has rested DRAW_AHEAD_DELAY (16 weights of 1024 x 1024 take 50 ms to
+        draw; a new seed or size then runs as fast as r again). Only once a probe has
+        run: the first one loads torch, which is not for a background thread to do
+        while the user types."""
+        if self._draw_timer is not None:
+            self._draw_timer.stop()
+        if self.result is not None:
+            self._draw_timer = self.set_timer(DRAW_AHEAD_DELAY, partial(self._draw_ahead, spec))
+
+    def _draw_ahead(self, spec: Spec) -> None:
+        if self.running is None and spec == self.app.spec:
+            from gradtui.lab.probe import draw_ahead
+
+            # Queued on the probes' thread, so a run asked for meanwhile waits for it and
+            # then takes what it drew. Its outcome is not awaited: a draw that fails
+            # costs nothing but the probe drawing again, and saying why, if one comes.
+            _PROBE_THREAD.submit(draw_ahead, spec)
 
     @on(ConfigPane.RunRequested)
     def _run_requested(self) -> None:
