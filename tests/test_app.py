@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from textual import events
 from textual.containers import Grid
 from textual.widgets import Input, Select
 
@@ -210,7 +211,16 @@ async def test_errors_in_the_worker_are_reported_and_the_app_lives(monkeypatch):
         monkeypatch.setattr(gradtui.lab, "run_probe", out_of_memory)
         await run_and_wait(pilot, "r")
         assert app.is_running
-        assert app.result is good
+        assert app.result is good and not app.screen.stale
+        app.screen.query_one("#field-seed", Input).focus()
+        await pilot.pause()
+        for key, character in (("backspace", "\x7f"), ("3", "3"), ("ctrl+r", None)):
+            app.post_message(events.Key(key, character))  # together: run as the form changes
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.spec.seed == 3 and app.result is good
+        assert app.screen.stale  # the run failed: the last result is marked as another's
         text = status_text(app)
         assert "Probe failed: RuntimeError: CUDA out of memory. Tried to allocate 20.00 GiB" in text
         assert any("CUDA out of memory" in n.message for n in app._notifications)
