@@ -28,6 +28,12 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+GLOBAL_RNG = threading.RLock()
+"""Held by gradtui's code while it seeds torch's global generator and draws from it (a
+probe's network and batch, a training run's network, a user's model() and batch()):
+two threads at it together (the app's probe and training workers) drew each other's
+numbers, and a probe kept the wrong weights for the next (Draws)."""
+
 
 class MLP(nn.Module):
     """Linear layers, each followed by its norm (hidden layers) and its activation (the
@@ -143,17 +149,18 @@ class Draws:
         key = self.key(spec, device)
         with self._lock:
             weights, after = (self._weights, self._after) if self._key == key else ([], None)
-        torch.manual_seed(spec.seed)
-        if after is None:
-            model = build_model(spec).to(device)
-            after = torch.get_rng_state()
-            drawn = [(linear.weight.detach(), _detached(linear.bias)) for linear in model.linears]
-            with self._lock:
-                self._key, self._weights, self._after = key, drawn, after
-        else:
-            torch.set_rng_state(after)
-            model = _assemble(spec, weights, device)
-        return model, draw_input(spec), draw_target(spec)
+        with GLOBAL_RNG:
+            torch.manual_seed(spec.seed)
+            if after is None:
+                model = build_model(spec).to(device)
+                after = torch.get_rng_state()
+                drawn = [(lin.weight.detach(), _detached(lin.bias)) for lin in model.linears]
+                with self._lock:
+                    self._key, self._weights, self._after = key, drawn, after
+            else:
+                torch.set_rng_state(after)
+                model = _assemble(spec, weights, device)
+            return model, draw_input(spec), draw_target(spec)
 
 
 def _detached(tensor: Tensor | None) -> Tensor | None:

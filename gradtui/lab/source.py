@@ -48,6 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from gradtui.fields import SpecError
+from gradtui.lab.model import GLOBAL_RNG
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 ACCEPTED_CHECKPOINT_KEYS = ("state_dict", "model")
@@ -321,9 +322,10 @@ def build(
     """
     device = torch.device(device)
     dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
-    torch.manual_seed(seed)
-    with _user_code(source, "model()"):
-        model = source.model()
+    with GLOBAL_RNG:
+        torch.manual_seed(seed)
+        with _user_code(source, "model()"):
+            model = source.model()
     if not isinstance(model, nn.Module):
         raise _refuse(source.text, f"model() returned {_kind(model)}, not an nn.Module")
     if next(model.parameters(), None) is None:
@@ -340,9 +342,10 @@ def build(
         ) from error
     model.zero_grad(set_to_none=True)
 
-    torch.manual_seed(seed)
-    with _user_code(source, "batch()"):
-        value = source.batch()
+    with GLOBAL_RNG:
+        torch.manual_seed(seed)
+        with _user_code(source, "batch()"):
+            value = source.batch()
     if not isinstance(value, Tensor | tuple | list | Mapping):
         raise _refuse(
             source.text,

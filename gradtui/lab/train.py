@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from gradtui.lab.device import Need, check_fits, resolve_device
-from gradtui.lab.model import DTYPES, build_model, compute_loss
+from gradtui.lab.model import DTYPES, GLOBAL_RNG, build_model, compute_loss
 from gradtui.lab.stats import row_coherence
 from gradtui.lab.tasks import make_task
 from gradtui.result import LayerStep, TrainResult, TrainStep
@@ -58,8 +58,9 @@ class Trainer:
             seed=spec.seed,
             dtype=DTYPES[spec.dtype],
         )
-        torch.manual_seed(spec.seed)
-        self.model = build_model(self.spec).to(self.device)
+        with GLOBAL_RNG:
+            torch.manual_seed(spec.seed)
+            self.model = build_model(self.spec).to(self.device)
         self.x = self.task.x.to(self.device)
         self.y = self.task.y.to(self.device)
         self.batches = torch.Generator().manual_seed(spec.seed + 1)
