@@ -573,3 +573,30 @@ def test_nothing_is_drawn_ahead_for_a_network_that_cannot_run(monkeypatch, tmp_p
     model = tmp_path / "net.py"
     model.write_text("import torch\nmodel = torch.nn.Linear(3, 2)\nx = torch.ones(1, 3)\n")
     assert not probe_module.draw_ahead(Spec(model=str(model), device="cpu"))
+
+
+def test_a_probe_drawing_while_another_thread_draws_keeps_its_own_weights(monkeypatch):
+    """The app's probe and training workers both seed torch's generator and build a
+    network; drawing at once, each got some of the other's numbers, and the probe kept
+    them for the next (Draws). Both draw under GLOBAL_RNG."""
+    spec = Spec(sizes=(64, 256, 256, 256, 4), device="cpu")
+    monkeypatch.setattr(probe_module, "DRAWS", Draws())
+    reference = run_probe(spec).to_dict()
+    stop = threading.Event()
+
+    def other_draws():  # as a Trainer does: seed, then build its own network
+        while not stop.is_set():
+            prepare(Spec(sizes=(64, 256, 256, 256, 4), seed=1))
+
+    thread = threading.Thread(target=other_draws)
+    thread.start()
+    try:
+        raced = []
+        for _ in range(12):
+            monkeypatch.setattr(probe_module, "DRAWS", Draws())
+            raced.append(run_probe(spec).to_dict() == reference)
+            raced.append(run_probe(spec).to_dict() == reference)  # on the kept weights
+    finally:
+        stop.set()
+        thread.join()
+    assert all(raced)
