@@ -210,8 +210,7 @@ def test_text_regex_and_sizes_refusals_say_what_was_expected_and_what_came():
         (path, 3): "expected a path or a module, got 3",
         (Text("a name", allow_empty=False), ""): "expected a name, got nothing",
         (path, " net.py"): (
-            "expected a path or a module: printable text without surrounding spaces, "
-            "got ' net.py'"
+            "expected a path or a module: printable text without surrounding spaces, got ' net.py'"
         ),
         (path, "net\x00.py"): (
             "expected a path or a module: printable text without surrounding spaces, "
@@ -219,8 +218,7 @@ def test_text_regex_and_sizes_refusals_say_what_was_expected_and_what_came():
         ),
         (Regex(), "a\tb"): "expected a regular expression, got 'a\\tb'",
         (Regex(), "fc("): (
-            "not a regular expression (missing ), unterminated subpattern at position 2): "
-            "'fc('"
+            "not a regular expression (missing ), unterminated subpattern at position 2): 'fc('"
         ),
         (Sizes(max_layers=3), (5,)): (
             "needs the input size and at least one layer size, e.g. 100,100"
@@ -234,7 +232,9 @@ def test_text_regex_and_sizes_refusals_say_what_was_expected_and_what_came():
 
 # -- keys that arrive together ------------------------------------------------------------
 
-KEYS = {"backspace": "\x7f", "left": None, "right": None, "home": None, "end": None}
+KEYS = {"backspace": "\x7f", "tab": "\t", "slash": "/", "escape": "\x1b"}
+"""The character of each named key; keys of one character are their own, other named
+keys (arrows, home, end, shift+tab, ctrl+r) have none."""
 
 
 def arrive_together(app, *keys: str) -> None:
@@ -277,3 +277,40 @@ async def test_keys_typed_together_in_the_train_form_reach_the_run_that_follows(
         await pilot.pause()
         assert steps.value == "14"
         assert [len(run.steps) for run in app.screen.runs] == [14]
+
+
+async def test_keys_typed_together_after_a_tab_go_to_the_field_the_tab_reached():
+    """The app hands each key to the widget focused as it reads it; a tab's move came
+    later, so the keys after it went into the field it left, or were lost."""
+    app = make_app(Spec(device="cpu", sizes=(6, 5, 4)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.screen.query_one(FieldForm)
+        arrive_together(app, *["tab"] * 8, "end", "7")  # from nothing focused to batch
+        for _ in range(4):
+            await pilot.pause()
+        assert app.focused.id == "field-batch_size" and form.value.batch_size == 17
+        arrive_together(app, "shift+tab", "end", "9", "tab", "tab", "home", "9")
+        for _ in range(4):
+            await pilot.pause()
+        assert (form.value.target, form.value.batch_size) == (1009.0, 17)
+        assert app.focused.id == "field-input"  # a list: the digit typed there stays in it
+        assert form.value.input == "normal"
+        arrive_together(app, "escape", "slash", "l", "x", "backspace", "s")
+        for _ in range(4):
+            await pilot.pause()
+        assert app.focused.id == "filter" and app.screen.name_filter == "ls"
+
+
+async def test_keys_typed_together_move_through_the_train_form():
+    app = make_app(Spec(device="cpu", sizes=(2, 8, 2)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        await pilot.pause()
+        steps = app.screen.query_one("#field-steps", Input)
+        steps.focus()
+        await pilot.pause()
+        arrive_together(app, "tab", "end", "backspace", "9")
+        for _ in range(4):
+            await pilot.pause()
+        assert steps.value == "300" and app.focused.id == "field-lr"
+        assert app.focused.value == "0.9"

@@ -24,6 +24,7 @@ from gradtui.result import Entry, ProbeResult, stats_path_text
 from gradtui.spec import PRESETS, Spec, describe
 from gradtui.table import number
 from gradtui.tui.commands import Command, ScreenCommands
+from gradtui.tui.keys import ScreenKeysInOrder
 from gradtui.tui.messages import ProbeFailed, ProbeFinished
 from gradtui.tui.same_thread import SameThread
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
@@ -53,9 +54,6 @@ _PROBING = threading.Lock()
 _PROBE_THREAD = SameThread("gradtui-probe")
 """Where every probe runs (see gradtui.tui.same_thread)."""
 
-STALE_OPACITY = 0.6
-"""The results' opacity while they are of another configuration than the form's."""
-
 DRAW_AHEAD_DELAY = 0.25
 """Seconds the form must rest on a new network before its weights are drawn ahead of r
 (gradtui.lab.probe.draw_ahead): not at each key of a size being typed."""
@@ -76,7 +74,7 @@ class Findings(Static):
     """
 
 
-class ProbeScreen(ScrollKeys, Screen[None]):
+class ProbeScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
     """One forward and backward pass of the configured network, measured layer by layer."""
 
     AUTO_FOCUS = ""
@@ -238,6 +236,9 @@ class ProbeScreen(ScrollKeys, Screen[None]):
     """The page of rows shown, 0-based."""
     name_filter: reactive[str] = var("", init=False)
     """Only the rows whose name contains this text (any case) are shown."""
+    stale: reactive[bool] = var(False, init=False)
+    """The result on screen is of another configuration than the form's: dimmed, with a
+    line saying whose it is."""
 
     def __init__(self, spec: Spec) -> None:
         super().__init__()
@@ -394,6 +395,12 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         if self.result is not None:
             self.status(self._result_summary(self.result))
 
+    def watch_stale(self, stale: bool) -> None:
+        # Classes on the two widgets, not on the screen: a class on the screen restyles
+        # every widget on it, the form's too (30-40 ms of each new result).
+        self.query_one("#stale").set_class(stale, "-shown")
+        self.query_one(ResultsPane).set_class(stale, "-stale")
+
     def watch_config_shown(self, shown: bool) -> None:
         self.set_class(not shown, "-config-hidden")
         if not shown and self.pane.has_focus_within:
@@ -422,12 +429,6 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
     # -- the form -------------------------------------------------------------------
 
-    @property
-    def stale(self) -> bool:
-        """Whether the result on screen is marked as another configuration's (dimmed, with
-        a line saying whose it is)."""
-        return bool(self.query_one("#stale").display)
-
     def _mark_stale(self, *, waited: bool = False) -> None:
         """Dim a result computed for another configuration than the form's, and say which.
         Not while the form's own network runs (ctrl+r right after an edit) unless the run
@@ -437,11 +438,7 @@ class ProbeScreen(ScrollKeys, Screen[None]):
         result, spec = self.result, self.app.spec
         coming = self.running is not None and spec == self._running_spec and not waited
         stale = result is not None and spec != result.spec and not coming
-        # Styles set on the two widgets, not a class: a class on the screen restyled every
-        # widget on it (30-40 ms of each new result, and of each edit that makes a result
-        # stale), one on the results' column all the plots (10-15 ms).
-        self.query_one("#stale").display = stale
-        self.query_one(ResultsPane).styles.opacity = STALE_OPACITY if stale else 1.0
+        self.stale = stale
         if stale:
             self.query_one("#stale", Static).update(
                 f"Result of {spec_summary(result.spec)}, not of the form: r runs the form."
@@ -535,7 +532,9 @@ class ProbeScreen(ScrollKeys, Screen[None]):
 
     def action_filter(self) -> None:
         self.add_class("-filtering")
-        self.query_one("#filter", Input).focus()
+        # Focused now, not after the screen's turn (Widget.focus): the keys typed right
+        # after this one go to the filter (gradtui.tui.keys).
+        self.set_focus(self.query_one("#filter", Input))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -39,6 +39,7 @@ from gradtui.run_view import (
 from gradtui.runfile import PARAM, Recorded, RunFileError, RunReader, open_run
 from gradtui.table import number, short_name
 from gradtui.tui.commands import Command, ScreenCommands
+from gradtui.tui.keys import ScreenKeysInOrder
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.form import TypedInput
 from gradtui.tui.widgets.results import ResultsPane
@@ -77,7 +78,7 @@ class OverTime:
     first_nonfinite: tuple[int, str] | None = None
 
 
-class RunScreen(ScrollKeys, Screen[None]):
+class RunScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
     """A run file, step by step and over time."""
 
     AUTO_FOCUS = ""
@@ -535,7 +536,7 @@ class RunScreen(ScrollKeys, Screen[None]):
         self.add_class("-goto")
         field = self.query_one("#goto", Input)
         field.value = ""
-        field.focus()
+        self.set_focus(field)  # now: the keys typed right after go to it
 
     @on(Input.Submitted, "#goto")
     def _goto_submitted(self, event: Input.Submitted) -> None:

@@ -33,6 +33,7 @@ from gradtui.spec import (
     parse_activations,
 )
 from gradtui.tui.commands import Command, ScreenCommands
+from gradtui.tui.keys import ScreenKeysInOrder
 from gradtui.tui.messages import TrainFailed, TrainProgress
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.form import FieldForm, FieldRow, TypedInput
@@ -59,7 +60,7 @@ class RunsPlot(Chart):
         self._draw(plt, self._runs)
 
 
-class TrainScreen(ScrollKeys, Screen[None]):
+class TrainScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
     """Training of the configured network, live; `escape` cancels a run in flight."""
 
     AUTO_FOCUS = ""

@@ -19,6 +19,7 @@ from textual.widgets import Input, Select, Static
 from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
 from gradtui.fields import Choice, FieldInfo, SpecError, Switch
+from gradtui.tui.keys import KeysInOrder
 
 
 class FieldRow(Widget):
@@ -118,29 +119,11 @@ class ChoiceLine(SelectCurrent):
         return text
 
 
-class TypedInput(Input):
-    """An Input whose own keys (backspace, delete, the arrows, home, end, ctrl+w ...) act
-    in the order they were typed.
-
-    Textual's Input inserts a printable key as it handles it but lets a key it binds
-    bubble up to the app, whose binding check runs the action later. Keys that arrive
-    together (a fast typist over SSH, keys sent by a script) were applied out of order:
-    `1`, `2`, backspace, `3` gave 12, not 13, and the probe ran the wrong seed (Textual
-    issue 6605). Here the Input's own bindings run as it handles the key: the same
-    resolution as the app's, whose chain starts at the focused widget. (This leans on
-    Widget._bindings: textual is pinned, and tests/test_fields.py sends such keys.)"""
-
-    async def _on_key(self, event: events.Key) -> None:
-        if not event.is_printable:
-            for binding in self._bindings.key_to_bindings.get(event.key, ()):
-                if not binding.priority and await self.app.run_action(binding.action, self):
-                    event.stop()
-                    event.prevent_default()
-                    return
-        await super()._on_key(event)
+class TypedInput(KeysInOrder, Input):
+    """An Input that acts on keys in the order they were typed (KeysInOrder)."""
 
 
-class FieldSelect(Select):
+class FieldSelect(KeysInOrder, Select):
     """A Select in a form: printable keys stay in the field, so typing while it has focus
     never fires a screen's letter keys (space still opens the list). Its closed line is
     one widget (ChoiceLine), and its list is made the first time the field gets focus: a
@@ -220,6 +203,8 @@ class FieldSelect(Select):
         await self._make_overlay()  # then Select's own handler opens it
 
     async def _on_key(self, event: events.Key) -> None:
+        if await self._out_of_turn(event):
+            return
         if event.is_printable and event.character != " ":
             event.stop()
             event.prevent_default()
