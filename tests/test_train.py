@@ -469,3 +469,30 @@ def test_update_ratio_edges_one_or_two_weights_equal_weights_and_overflow():
     update = tiny.model.linears[0].weight.detach() - old
     assert float(update.std()) / float(old.std()) == math.inf
     assert step.layers[0].update_ratio is None
+
+
+def test_training_lets_a_probes_kept_weights_go_when_it_would_not_fit_beside_them(
+    monkeypatch,
+):
+    from gradtui.lab import device, probe
+    from gradtui.lab.model import Draws
+
+    monkeypatch.setattr(probe, "DRAWS", draws := Draws())
+    probed, cpu = Spec(sizes=(64, 128, 10), device="cpu"), torch.device("cpu")
+    probe.run_probe(probed)
+    kept = draws.keep_only(probed, cpu)
+    assert kept == 4 * (64 * 128 + 128 + 128 * 10 + 10)
+    spec, plan = Spec(sizes=(2, 8, 2), device="cpu"), TrainSpec(samples=16)
+    needed = sum(need.bytes for need in memory_needs(Trainer(spec, plan).spec, plan))
+    # Room for the training alone, not beside the kept weights: these give way.
+    free = {"bytes": needed / device.MEMORY_HEADROOM + 1}
+    held = lambda: kept if draws.holds(probed, cpu) else 0  # noqa: E731
+    monkeypatch.setattr(device, "free_bytes", lambda where: free["bytes"] - held())
+    Trainer(spec, plan)
+    assert not draws.holds(probed, cpu)
+    free["bytes"] = 2**40
+    probe.run_probe(probed)  # kept again
+    assert draws.holds(probed, cpu)
+    free["bytes"] = needed / device.MEMORY_HEADROOM - 1  # no room even without them
+    with pytest.raises(SpecError, match="^sizes: "):
+        Trainer(spec, plan)

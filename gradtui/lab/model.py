@@ -128,12 +128,17 @@ class Draws:
         )
         return (spec.seed, spec.sizes, spec.bias, spec.init, gains, spec.dtype, str(device))
 
+    def release(self) -> None:
+        """Let the kept weights go."""
+        with self._lock:
+            self._key, self._weights, self._after = None, [], None
+
     def keep_only(self, spec: Spec, device: torch.device) -> int:
         """Release any other draw's weights; the bytes held for `spec`'s on `device`."""
         key = self.key(spec, device)
         with self._lock:
             if self._key != key:
-                self._key, self._weights, self._after = None, [], None
+                self._key, self._weights, self._after = None, [], None  # as release()
             tensors = [t for pair in self._weights for t in pair if t is not None]
             return sum(t.numel() * t.element_size() for t in tensors)
 

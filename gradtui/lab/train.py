@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from gradtui.lab import probe
 from gradtui.lab.device import Need, check_fits, resolve_device
 from gradtui.lab.model import DTYPES, GLOBAL_RNG, build_model, compute_loss
 from gradtui.lab.stats import row_coherence
@@ -50,7 +51,12 @@ class Trainer:
         )
         self.train_spec = train_spec
         self.device = resolve_device(spec.device)
-        check_fits(self.spec, self.device, memory_needs(self.spec, train_spec))
+        needs = memory_needs(self.spec, train_spec)
+        try:
+            check_fits(self.spec, self.device, needs)
+        except SpecError:  # the weights a probe keeps for the next give way first
+            probe.DRAWS.release()
+            check_fits(self.spec, self.device, needs)
         self.task = make_task(
             train_spec.task,
             samples=train_spec.samples,
