@@ -363,3 +363,20 @@ async def test_the_forms_network_is_drawn_while_it_rests_and_r_runs_on_those_wei
         assert app.result.spec.seed == 10 and not app.screen.stale
     monkeypatch.setattr(probe, "DRAWS", Draws())
     assert app.result.to_dict() == real_run_probe(app.spec).to_dict()
+
+
+async def test_the_filter_matches_the_layer_numbers_the_rows_show():
+    """`3` keeps layer 3 of the built-in network (its parameter is `linears.2.weight`),
+    not layer 4 (`linears.3.weight`)."""
+    app = app_for()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_and_wait(pilot, "escape", "r")
+        await pilot.press("slash", "3", "enter")
+        await pilot.pause()
+        table = app.query_one(SignTable)
+        assert [row[table.shown_headers.index("layer")] for row in table.cells] == ["3"]
+        coherence = table.cells[0][table.shown_headers.index("row coh")]
+        assert coherence == f"{100 * app.result.layers[2].weight_grad.row_coherence:.1f}%"
+        plots = list(app.query(LayerPlot))
+        assert len(plots) == 1 and plots[0].title(60).startswith("L3 ")
+        assert "1/4 match '3'" in status_text(app)

@@ -357,12 +357,13 @@ class ProbeScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
         self.call_after_refresh(self.query_one(ResultsPane).fit_plots)
 
     def matching(self) -> list[Entry]:
-        """The entries of the view whose name contains the filter's text."""
+        """The entries of the view whose name, as the rows show it, contains the filter's
+        text (the built-in network's layer number, not its 0-based `linears.2`)."""
         if self.result is None:
             return []
         entries = self.result.entries("weight" if self.view == "map" else self.view)
         text = self.name_filter.lower()
-        return [e for e in entries if text in e.name.lower()] if text else entries
+        return [e for e in entries if text in e.label.lower()] if text else entries
 
     @property
     def pages(self) -> int:
