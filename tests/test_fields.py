@@ -262,15 +262,21 @@ async def test_keys_typed_together_edit_a_field_in_their_order_and_ctrl_r_runs_t
         assert app.screen.query_one(FieldForm).value.seed == 7915
 
 
+async def focus_train_steps(pilot, text: str) -> Input:
+    """The Train view's steps field, holding `text`, with focus."""
+    await pilot.press("t")
+    await pilot.pause()
+    steps = pilot.app.screen.query_one("#field-steps", Input)
+    steps.focus()
+    steps.value = text
+    await pilot.pause()
+    return steps
+
+
 async def test_keys_typed_together_in_the_train_form_reach_the_run_that_follows():
     app = make_app(Spec(device="cpu", sizes=(2, 8, 2)))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("t")
-        await pilot.pause()
-        steps = app.screen.query_one("#field-steps", Input)
-        steps.focus()
-        steps.value = "30"
-        await pilot.pause()
+        steps = await focus_train_steps(pilot, "30")
         arrive_together(app, "backspace", "backspace", "1", "2", "backspace", "4", "ctrl+r")
         await pilot.pause()
         await app.workers.wait_for_complete()
@@ -304,11 +310,7 @@ async def test_keys_typed_together_after_a_tab_go_to_the_field_the_tab_reached()
 async def test_keys_typed_together_move_through_the_train_form():
     app = make_app(Spec(device="cpu", sizes=(2, 8, 2)))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("t")
-        await pilot.pause()
-        steps = app.screen.query_one("#field-steps", Input)
-        steps.focus()
-        await pilot.pause()
+        steps = await focus_train_steps(pilot, "300")
         arrive_together(app, "tab", "end", "backspace", "9")
         for _ in range(4):
             await pilot.pause()
