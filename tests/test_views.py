@@ -630,7 +630,7 @@ async def test_a_stale_result_says_whose_it_is_until_a_run_lands(monkeypatch):
         assert screen.stale and opacity(screen) == 0.6
         assert note.display and note.region.height > 0
         text = str(note.render())
-        assert "10,10,10 sigmoid" in text and "tanh" not in text
+        assert "10, 10, 10 sigmoid" in text and "tanh" not in text
         assert app.result.spec.activation == "sigmoid"
         await run_and_wait(pilot, "r")
         assert app.result.spec.activation == "tanh"
@@ -643,13 +643,31 @@ async def test_a_stale_result_says_whose_it_is_until_a_run_lands(monkeypatch):
         assert not screen.stale and opacity(screen) == 1
         await asyncio.sleep(LOADING_DELAY + 0.1)
         assert screen.stale and opacity(screen) == 0.6
-        assert "10,10,10 tanh" in str(note.render())
+        assert "10, 10, 10 tanh" in str(note.render())
         gate.set()
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.result.spec == preset("seed-v3.0").replace(device="cpu")
         assert app.result.spec.activation == "tanh"
         assert not screen.stale and note.region.height == 0 and opacity(screen) == 1
+
+
+async def test_a_stale_note_of_a_long_network_breaks_its_lines_between_sizes():
+    """At 80x24, 17 sizes of 1024 take three lines of the note; each line ends or starts
+    at a whole size, never inside one (`1024,1` over `024`)."""
+    app = app_for(sizes=(1024,) * 17, seed=3)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run_and_wait(pilot, "r")
+        app.screen.query_one("#field-seed", Input).value = "4"
+        await pilot.pause()
+        note = app.screen.query_one("#stale")
+        region = note.content_region
+        lines = [strip.text.strip() for strip in note.render_lines(region.reset_offset)]
+        assert len([line for line in lines if line]) >= 2  # wrapped
+        words = " ".join(lines).split()
+        sizes = [w.rstrip(",") for w in words if w.rstrip(",").isdigit()]
+        assert sizes[:17] == ["1024"] * 17, lines
+        assert "seed 3" in " ".join(lines)
 
 
 # -- 12. compare charts: the legend under the chart, whole steps ---------------------------

@@ -442,7 +442,8 @@ class ProbeScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
         self.stale = stale
         if stale:
             self.query_one("#stale", Static).update(
-                f"Result of {spec_summary(result.spec)}, not of the form: r runs the form."
+                f"Result of {spec_summary(result.spec, wraps=True)}, not of the form:"
+                " r runs the form."
             )
 
     @on(FieldForm.Changed)
@@ -613,12 +614,15 @@ class ProbeScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
         yield Command("Train view", "Train this network on a task (t)", self.app.action_train)
 
 
-def spec_summary(spec: Spec) -> str:
+def spec_summary(spec: Spec, *, wraps: bool = False) -> str:
+    """The network in one line. `wraps`: the sizes with a space after each comma, so
+    that text wrapped over lines breaks between two sizes, never inside one."""
     if not spec.builtin:
         kept = f" | layers {spec.layers}" if spec.layers else ""
         return f"model {spec.model}{kept} | seed {spec.seed}"
     block = f" | {spec.block_text()}" if spec.block_text() else ""
+    sizes = ", ".join(map(str, spec.sizes)) if wraps else spec.field_text("sizes")
     return (
-        f"{spec.field_text('sizes')} {spec.activation}{block} | {spec.loss}"
+        f"{sizes} {spec.activation}{block} | {spec.loss}"
         f" | batch {spec.batch_size} | seed {spec.seed}"
     )
