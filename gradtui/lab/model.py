@@ -131,16 +131,19 @@ class Draws:
     def release(self) -> None:
         """Let the kept weights go."""
         with self._lock:
-            self._key, self._weights, self._after = None, [], None
+            self._forget()
 
     def keep_only(self, spec: Spec, device: torch.device) -> int:
         """Release any other draw's weights; the bytes held for `spec`'s on `device`."""
         key = self.key(spec, device)
         with self._lock:
             if self._key != key:
-                self._key, self._weights, self._after = None, [], None  # as release()
+                self._forget()
             tensors = [t for pair in self._weights for t in pair if t is not None]
             return sum(t.numel() * t.element_size() for t in tensors)
+
+    def _forget(self) -> None:  # under self._lock
+        self._key, self._weights, self._after = None, [], None
 
     def holds(self, spec: Spec, device: torch.device) -> bool:
         """Whether the weights of `spec`'s network on `device` are kept."""

@@ -25,13 +25,9 @@ from gradtui.lab.device import check_fits, resolve_device
 from gradtui.lab.model import (
     ACTIVATION_MODULES,
     DTYPES,
-    GLOBAL_RNG,
     MLP,
     Draws,
-    build_model,
     compute_loss,
-    draw_input,
-    draw_target,
 )
 from gradtui.result import Entry, ModelInfo, ProbeResult
 from gradtui.spec import Spec
@@ -48,12 +44,7 @@ class Cancelled(Exception):
 def prepare(spec: Spec) -> tuple[MLP, Tensor, Tensor | None]:
     """Model, input and target on the CPU, drawn in the seed script's order, always afresh
     (a probe takes the weights of the last probe drawing the same: `DRAWS`)."""
-    with GLOBAL_RNG:
-        torch.manual_seed(spec.seed)
-        model = build_model(spec)
-        x = draw_input(spec)
-        target = draw_target(spec)
-    return model, x, target
+    return Draws().prepare(spec, torch.device("cpu"))
 
 
 DRAWS = Draws()

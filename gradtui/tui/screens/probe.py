@@ -235,7 +235,8 @@ class ProbeScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
     page: reactive[int] = var(0, init=False)
     """The page of rows shown, 0-based."""
     name_filter: reactive[str] = var("", init=False)
-    """Only the rows whose name contains this text (any case) are shown."""
+    """Only the rows whose name, as they show it, contains this text (any case) are
+    shown."""
     stale: reactive[bool] = var(False, init=False)
     """The result on screen is of another configuration than the form's: dimmed, with a
     line saying whose it is."""
