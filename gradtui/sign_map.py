@@ -75,34 +75,32 @@ def grid(sign_map: SignMap, width: int, height: int, *, sorted_rows: bool = Fals
     cells are then stretched to fill the pane, each repeated once or twice as many times
     as its neighbours where the sizes do not divide.
     """
+    import numpy as np  # not at import: the first screen draws no map
+
     pos, neg = sign_map.blocks(sorted_rows)
-    block_rows, block_cols = len(pos), len(pos[0]) if pos else 0
+    block_rows, block_cols = len(pos), len(pos[0]) if len(pos) else 0
     if not block_rows or not block_cols or width < 1 or height < 1:
         return Grid([], [], [], 0)
     down = -(-block_rows // height)  # blocks per line
     across = -(-block_cols // width)  # blocks per cell
-    tops = range(0, block_rows, down)
-    lefts = range(0, block_cols, across)
-    cells_p, cells_n, covered = [], [], []
-    for top in tops:
-        bottom = min(block_rows, top + down)
-        cells_p.append(
-            [sum(sum(r[left : left + across]) for r in pos[top:bottom]) for left in lefts]
-        )
-        cells_n.append(
-            [sum(sum(r[left : left + across]) for r in neg[top:bottom]) for left in lefts]
-        )
-        covered.append((sign_map.row_edges[top], sign_map.row_edges[bottom]))
-    columns = [j * len(lefts) // width for j in range(width)]
-    out_p, out_n, lines = [], [], []
-    for i in range(height):
-        line = i * len(tops) // height
-        out_p.append([cells_p[line][j] for j in columns])
-        out_n.append([cells_n[line][j] for j in columns])
-        lines.append(covered[line])
+    tops = np.arange(0, block_rows, down)
+    lefts = np.arange(0, block_cols, across)
+    # Per line of blocks `down` rows from each top, per cell `across` columns from each
+    # left (the last ones fewer): sums of int64 counts, exact.
+    lines_at = np.arange(height) * len(tops) // height
+    columns = np.arange(width) * len(lefts) // width
+    out = []
+    for blocks in (pos, neg):
+        cells = np.add.reduceat(np.asarray(blocks, dtype=np.int64), tops, axis=0)
+        cells = np.add.reduceat(cells, lefts, axis=1)
+        out.append(cells[np.ix_(lines_at, columns)].tolist())
+    row_edges = sign_map.row_edges
+    bottoms = [min(block_rows, top + down) for top in tops.tolist()]
+    covered = [(row_edges[top], row_edges[bottom]) for top, bottom in zip(tops.tolist(), bottoms)]
+    lines = [covered[line] for line in lines_at.tolist()]
     edges = sign_map.col_edges
-    inputs = max(edges[min(block_cols, left + across)] - edges[left] for left in lefts)
-    return Grid(out_p, out_n, lines, inputs)
+    inputs = max(edges[min(block_cols, left + across)] - edges[left] for left in lefts.tolist())
+    return Grid(out[0], out[1], lines, inputs)
 
 
 def title_text(entry: Entry, *, sorted_rows: bool, position: str = "") -> list[str]:
@@ -184,14 +182,32 @@ def draw_sign_map(
     """The weight gradient's sign map in `width` x `height` characters: a title, the map
     with its gutter, and a legend (one or two lines, as the height allows). `position`
     follows the weight's name in the title (e.g. '/4'); `hint` ends the legend (keys)."""
+    lines = sign_map_lines(
+        entry, width, height, sorted_rows=sorted_rows, position=position, styles=styles, hint=hint
+    )
+    return Text("\n", style="bold", no_wrap=True, overflow="crop").join(lines)
+
+
+def sign_map_lines(
+    entry: Entry,
+    width: int,
+    height: int,
+    *,
+    sorted_rows: bool = False,
+    position: str = "",
+    styles: dict[str, str] | None = None,
+    hint: str = "",
+) -> list[Text]:
+    """`draw_sign_map`, a Text per line (what a view draws line by line). Every line is
+    bold: the cells' colours at their brightest."""
     styles = {**STYLES, **(styles or {})}
     sign_map = entry.sign_map
     titles = title_text(entry, sorted_rows=sorted_rows, position=position)
     title = next((t for t in titles if len(t) <= width), titles[-1][:width])
-    out = Text(title, style="bold", no_wrap=True, overflow="crop")
+    lines = [Text(title, style="bold", no_wrap=True, overflow="crop")]
     if sign_map is None:
-        out.append("\nno sign map in this result")
-        return out
+        lines.append(Text("no sign map in this result", style="bold"))
+        return lines
     legend_lines = 2 if height >= 8 else 1 if height >= 4 else 0
     shown = grid(
         sign_map,
@@ -203,18 +219,19 @@ def draw_sign_map(
     if sorted_rows:
         row_signs = [row_signs[i] for i in sign_map.row_order()]
     for (top, bottom), p_row, n_row in zip(shown.lines, shown.pos, shown.neg):
-        out.append("\n")
-        out.append(GUTTER[row_kind(row_signs[top:bottom])] + " ")
-        _append_cells(out, p_row, n_row, styles)
+        line = Text(GUTTER[row_kind(row_signs[top:bottom])] + " ", style="bold")
+        line.append_tokens(_cell_runs(p_row, n_row, styles))
+        lines.append(line)
     items = legend_items(sign_map, shown, styles=styles, hint=hint)
-    for line in pack(items, width, legend_lines):
-        out.append("\n")
-        out.append_text(line)
-    return out
+    for packed in pack(items, width, legend_lines):
+        lines.append(Text(style="bold").append_text(packed))
+    return lines
 
 
-def _append_cells(out: Text, pos: list[int], neg: list[int], styles: dict[str, str]) -> None:
-    """One line of cells, in runs of one glyph and style."""
+def _cell_runs(pos: list[int], neg: list[int], styles: dict[str, str]) -> list[tuple[str, str]]:
+    """One line of cells as (glyphs, style), in runs of one glyph and style (appended as
+    tokens: Text.append per run took most of a large map's drawing)."""
+    runs: list[tuple[str, str]] = []
     run, run_style, run_length = "", "", 0
     for p, n in zip(pos, neg):
         kind = cell_kind(p, n)
@@ -225,8 +242,9 @@ def _append_cells(out: Text, pos: list[int], neg: list[int], styles: dict[str, s
             style = styles.get(kind, "")
         if (glyph, style) != (run, run_style):
             if run_length:
-                out.append(run * run_length, style=run_style)
+                runs.append((run * run_length, run_style))
             run, run_style, run_length = glyph, style, 0
         run_length += 1
     if run_length:
-        out.append(run * run_length, style=run_style)
+        runs.append((run * run_length, run_style))
+    return runs

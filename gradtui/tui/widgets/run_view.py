@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widget import Widget
 
@@ -16,9 +16,10 @@ from gradtui.plots import UPDATE_RATIO_REFERENCE
 from gradtui.result import Entry, Histogram
 from gradtui.run_plots import Marks
 from gradtui.run_view import COLUMNS, BandRange, ClippedHistogram, Row, cells
-from gradtui.sign_map import draw_sign_map
+from gradtui.sign_map import sign_map_lines
 from gradtui.tui.widgets.chart import TextChart
 from gradtui.tui.widgets.histograms import MAX_COLUMNS, MAX_PLOT_HEIGHT, PLOT_HEIGHT, PLOT_WIDTH
+from gradtui.tui.widgets.lines import TextLines
 from gradtui.tui.widgets.plotext_chart import Chart
 from gradtui.tui.widgets.sign_map import MIN_HEIGHT, THEME_STYLES
 from gradtui.tui.widgets.sign_table import tag_style
@@ -276,7 +277,7 @@ class RunCharts(Vertical):
         self.fit(self._available)
 
 
-class StepSignMap(Widget):
+class StepSignMap(TextLines):
     """The sign map of the shown parameter at the shown step, or why there is none."""
 
     DEFAULT_CSS = """
@@ -289,10 +290,13 @@ class StepSignMap(Widget):
         self.note = ""
         self.sorted_rows = True
         self.position = ""
+        self._lines: list[Text] = []
+        self._drawn: tuple | None = None
 
     def show(self, entry: Entry | None, note: str, position: str = "") -> None:
         """`entry` with its sign map, or `note` saying why there is none."""
         self.entry, self.note, self.position = entry, note, position
+        self._drawn = None
         self.refresh()
 
     def fit(self, available: int) -> None:
@@ -300,11 +304,18 @@ class StepSignMap(Widget):
         if self.styles.height is None or self.styles.height.value != height:
             self.styles.height = height
 
-    def render(self) -> RenderResult:
+    def lines(self) -> list[Text]:
+        key = (self.sorted_rows, self.size, self.app.theme)  # and what show() was given
+        if key != self._drawn:
+            self._drawn = key
+            self._lines = self._draw()
+        return self._lines
+
+    def _draw(self) -> list[Text]:
         if self.entry is None or self.entry.sign_map is None:
-            return Text(self.note)
+            return [Text(self.note)]
         colours = self.app.theme_variables
-        return draw_sign_map(
+        return sign_map_lines(
             self.entry,
             self.size.width,
             self.size.height,

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import RenderResult
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from gradtui.result import Entry, ProbeResult
-from gradtui.sign_map import draw_sign_map
+from gradtui.sign_map import sign_map_lines
+from gradtui.tui.widgets.lines import TextLines
 
 MIN_HEIGHT = 12
 """Rows the map takes at least; the results pane scrolls when less is left."""
 HINT = "[ ] layer  o sort"
 """The keys of the view, at the end of its legend."""
+NO_RESULT = [Text("No result yet: press r to run the probe.")]
+"""What the view says before the first result (one list: its strips are kept)."""
 THEME_STYLES = {"+": "success", "-": "error", "mixed": "warning"}
 """The theme variable that colours each kind of cell."""
 
 
-class SignMapView(Widget):
+class SignMapView(TextLines):
     """The sign map of one weight of the result; the screen picks which, and the order."""
 
     DEFAULT_CSS = """
@@ -38,7 +39,7 @@ class SignMapView(Widget):
         self._result: ProbeResult | None = None
         self._drawn: tuple[object, ...] | None = None
         self._drawn_layer: Entry | None = None
-        self._text: Text | None = None
+        self._lines: list[Text] = []
 
     def show(self, result: ProbeResult | None) -> None:
         self._result = result
@@ -67,16 +68,16 @@ class SignMapView(Widget):
     def validate_layer_index(self, layer: int) -> int:
         return max(0, layer)
 
-    def render(self) -> RenderResult:
+    def lines(self) -> list[Text]:
         layer = self.shown_layer
         if layer is None:
-            return Text("No result yet: press r to run the probe.")
+            return NO_RESULT
         key = (id(layer), self.sorted_rows, self.size, self.app.theme)
-        if self._drawn != key or self._drawn_layer is not layer or self._text is None:
+        if self._drawn != key or self._drawn_layer is not layer or not self._lines:
             # Summing blocks into cells takes a few ms for the largest maps: a render
-            # with nothing new to draw reuses the last text.
+            # with nothing new to draw reuses the last lines.
             colours = self.app.theme_variables
-            self._text = draw_sign_map(
+            self._lines = sign_map_lines(
                 layer,
                 self.size.width,
                 self.size.height,
@@ -86,7 +87,7 @@ class SignMapView(Widget):
                 hint=HINT,
             )
             self._drawn, self._drawn_layer = key, layer
-        return self._text
+        return self._lines
 
     def _position(self, entry: Entry) -> str:
         """Where the shown weight is among them: `/4` after a layer's number, else
