@@ -26,6 +26,7 @@ from gradtui.table import number
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.keys import ScreenKeysInOrder
 from gradtui.tui.messages import ProbeFailed, ProbeFinished
+from gradtui.tui.restyle import StyledAsMounted
 from gradtui.tui.same_thread import SameThread
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.config import ConfigPane
@@ -74,7 +75,7 @@ class Findings(Static):
     """
 
 
-class ProbeScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
+class ProbeScreen(StyledAsMounted, ScreenKeysInOrder, ScrollKeys, Screen[None]):
     """One forward and backward pass of the configured network, measured layer by layer."""
 
     AUTO_FOCUS = ""

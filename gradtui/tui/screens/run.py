@@ -40,6 +40,7 @@ from gradtui.runfile import PARAM, Recorded, RunFileError, RunReader, open_run
 from gradtui.table import number, short_name
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.keys import ScreenKeysInOrder
+from gradtui.tui.restyle import StyledAsMounted
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.form import TypedInput
 from gradtui.tui.widgets.results import ResultsPane
@@ -78,7 +79,7 @@ class OverTime:
     first_nonfinite: tuple[int, str] | None = None
 
 
-class RunScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
+class RunScreen(StyledAsMounted, ScreenKeysInOrder, ScrollKeys, Screen[None]):
     """A run file, step by step and over time."""
 
     AUTO_FOCUS = ""

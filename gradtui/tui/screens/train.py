@@ -35,6 +35,7 @@ from gradtui.spec import (
 from gradtui.tui.commands import Command, ScreenCommands
 from gradtui.tui.keys import ScreenKeysInOrder
 from gradtui.tui.messages import TrainFailed, TrainProgress
+from gradtui.tui.restyle import StyledAsMounted
 from gradtui.tui.scrolling import ScrollKeys, scroll_bindings
 from gradtui.tui.widgets.form import FieldForm, FieldRow, TypedInput
 from gradtui.tui.widgets.plotext_chart import Chart
@@ -60,7 +61,7 @@ class RunsPlot(Chart):
         self._draw(plt, self._runs)
 
 
-class TrainScreen(ScreenKeysInOrder, ScrollKeys, Screen[None]):
+class TrainScreen(StyledAsMounted, ScreenKeysInOrder, ScrollKeys, Screen[None]):
     """Training of the configured network, live; `escape` cancels a run in flight."""
 
     AUTO_FOCUS = ""

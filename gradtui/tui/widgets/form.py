@@ -20,6 +20,7 @@ from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
 from gradtui.fields import Choice, FieldInfo, SpecError, Switch
 from gradtui.tui.keys import KeysInOrder
+from gradtui.tui.restyle import StyledOnceMounted
 
 
 class FieldRow(Widget):
@@ -119,11 +120,11 @@ class ChoiceLine(SelectCurrent):
         return text
 
 
-class TypedInput(KeysInOrder, Input):
+class TypedInput(StyledOnceMounted, KeysInOrder, Input):
     """An Input that acts on keys in the order they were typed (KeysInOrder)."""
 
 
-class FieldSelect(KeysInOrder, Select):
+class FieldSelect(StyledOnceMounted, KeysInOrder, Select):
     """A Select in a form: printable keys stay in the field, so typing while it has focus
     never fires a screen's letter keys (space still opens the list). Its closed line is
     one widget (ChoiceLine), and its list is made the first time the field gets focus: a
