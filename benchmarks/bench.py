@@ -194,30 +194,43 @@ class ModuleBench:
 
 
 MODULES = {
+    "cnn b256": ("examples/small_cnn.py", {"BATCH": 256}, 15),
     "transformer d512x4 s256 b8": (
         "examples/transformer_block.py",
         {"d_model": 512, "heads": 8, "layers": 4, "seq": 256, "batch": 8},
+        7,
     ),
-    "cnn b256": ("examples/small_cnn.py", {"BATCH": 256}),
 }
-"""Issue 12's models: the probe of any nn.Module costs at most STATS_GOAL of its pass."""
+"""Issue 12's models, with the rounds each is timed over: the probe of any nn.Module
+costs at most STATS_GOAL of its pass. The small one first: after the large one's
+3 GB, each of its fresh tensors cost page faults (its plain pass took 80 ms, then
+200 ms)."""
 
 
-def bench_modules(repeats: int) -> list[dict]:
+def bench_modules() -> list[dict]:
     """The plain pass and the probe's, alternated so that both meet the same state of the
-    process (after the large models, every fresh tensor cost page faults: the CNN's plain
-    pass took 80 ms, then 200 ms)."""
+    process. The statistics' cost is the median of each round's difference (the probe's
+    pass less the plain pass just before it): the difference of the two medians moved
+    by a third from run to run on this shared machine, as the load drifted between
+    rounds."""
     rows = []
-    for name, (path, scale) in MODULES.items():
+    for name, (path, scale, rounds) in MODULES.items():
         bench = ModuleBench(str(ROOT / path), scale)
-        fb, probe = alternated([bench.forward_backward, bench.gradtui], repeats)
-        rows.append({"model": name, "fb": fb, "probe": probe, "stats": max(0.0, probe - fb)})
+        fb, probe = alternated([bench.forward_backward, bench.gradtui], rounds)
+        stats = statistics.median(p - f for f, p in zip(fb, probe))
+        rows.append(
+            {
+                "model": name,
+                "fb": statistics.median(fb),
+                "probe": statistics.median(probe),
+                "stats": max(0.0, stats),
+            }
+        )
     return rows
 
 
-def alternated(fns: list[Callable[[], object]], repeats: int) -> list[float]:
-    """The median time of each of `fns`, called in turn `repeats` times after one warm
-    round."""
+def alternated(fns: list[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """The times of each of `fns`, called in turn `repeats` times after one warm round."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
@@ -226,7 +239,7 @@ def alternated(fns: list[Callable[[], object]], repeats: int) -> list[float]:
             start = time.perf_counter()
             fn()
             spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
+    return times
 
 
 def same_figures(x, y) -> bool:
@@ -820,7 +833,7 @@ def main() -> int:
     # (the machine's, not the fork's: spawning python itself took no longer), and fresh
     # tensors cost page faults.
     paint = first_paint_seconds(7)
-    modules = [] if args.quick else bench_modules(args.repeats + 2)
+    modules = [] if args.quick else bench_modules()
     rows = bench_stats(args.repeats)
     header = (
         f"{'model':<14} {'fwd+bwd':>9} {'gradtui':>9} {'ratio':>6} {'eager':>6}"
