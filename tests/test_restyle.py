@@ -8,7 +8,7 @@ from textual.widgets import Input
 
 from gradtui.spec import preset
 from gradtui.tui.app import make_app
-from gradtui.tui.widgets.form import TypedInput
+from gradtui.tui.widgets.form import ChoiceLine, FieldSelect, TypedInput
 
 
 def rules_of(widget) -> dict[str, str]:
@@ -67,3 +67,23 @@ async def test_a_field_built_outside_the_dom_is_styled_as_it_mounts():
         assert field.has_class("-textual-compact", "-valid")
         assert rules_of(field) == rules_of(plain)
         assert field.rich_style == plain.rich_style
+
+
+async def test_a_list_field_mounts_showing_its_choice_with_no_restyle():
+    app = make_app(preset("seed-v2.0").replace(device="cpu"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        restyled = []
+        update = app.update_styles
+        app.update_styles = lambda node, animate=True: (restyled.append(node), update(node))
+        field = FieldSelect([("a", "a"), ("b", "b")], value="b", allow_blank=False, compact=True)
+        await app.screen.mount(field)
+        await pilot.pause()
+        app.update_styles = update
+        line = field.query_one(ChoiceLine)
+        assert field.value == "b" and line.label == "b" and line.has_class("-has-value")
+        assert line.render().plain.startswith("b")
+        assert not [node for node in restyled if node in (field, line)]
+        shown = rules_of(line), line.rich_style
+        app.update_styles(line)
+        assert (rules_of(line), line.rich_style) == shown

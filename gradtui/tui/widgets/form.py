@@ -89,10 +89,12 @@ class FieldRow(Widget):
         self.set_class(reason is not None, "-invalid")
 
 
-class ChoiceLine(SelectCurrent):
+class ChoiceLine(StyledOnceMounted, SelectCurrent):
     """The closed list's line (the choice and an arrow) drawn as one text: Textual's is
     three Statics, 27 of the first screen's 124 widgets with a form's nine lists
-    (each one costs start-up time to style and lay out)."""
+    (each one costs start-up time to style and lay out). Made with its choice shown: set
+    after the mount, the choice's class restyled the line against the whole stylesheet,
+    a millisecond for each list of the first screen."""
 
     COMPONENT_CLASSES = {"choice-line--arrow"}
     DEFAULT_CSS = """
@@ -100,6 +102,12 @@ class ChoiceLine(SelectCurrent):
     ChoiceLine.-has-value { color: $foreground; }
     ChoiceLine > .choice-line--arrow { color: $foreground 50%; }
     """
+
+    def __init__(self, placeholder: str, label: RenderableType | NoSelection = Select.NULL):
+        super().__init__(placeholder)
+        self.label = label
+        self.set_reactive(SelectCurrent.has_value, label is not Select.NULL)
+        self.set_class(label is not Select.NULL, "-has-value")
 
     def compose(self) -> ComposeResult:
         return iter(())
@@ -137,7 +145,8 @@ class FieldSelect(StyledOnceMounted, KeysInOrder, Select):
     """
 
     def compose(self) -> ComposeResult:
-        yield ChoiceLine(self.prompt)
+        index = None if self._value == self.NULL else self._index_of(self._value)
+        yield ChoiceLine(self.prompt, self.NULL if index is None else self._options[index][0])
 
     @property
     def overlay(self) -> SelectOverlay | None:
