@@ -832,7 +832,7 @@ def main() -> int:
     # Before the large models: with 3 GB held here, a first paint took 0.45 s, not 0.36
     # (the machine's, not the fork's: spawning python itself took no longer), and fresh
     # tensors cost page faults.
-    paint = first_paint_seconds(7)
+    paint = first_paint_seconds(15)
     modules = [] if args.quick else bench_modules()
     rows = bench_stats(args.repeats)
     header = (
