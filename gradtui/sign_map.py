@@ -12,6 +12,7 @@ No Textual and no torch here: the app's SignMapView and the tests draw with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 
@@ -169,22 +170,11 @@ def pack(items: list[Text], width: int, most_lines: int) -> list[Text]:
     return lines
 
 
-def draw_sign_map(
-    entry: Entry,
-    width: int,
-    height: int,
-    *,
-    sorted_rows: bool = False,
-    position: str = "",
-    styles: dict[str, str] | None = None,
-    hint: str = "",
-) -> Text:
-    """The weight gradient's sign map in `width` x `height` characters: a title, the map
-    with its gutter, and a legend (one or two lines, as the height allows). `position`
-    follows the weight's name in the title (e.g. '/4'); `hint` ends the legend (keys)."""
-    lines = sign_map_lines(
-        entry, width, height, sorted_rows=sorted_rows, position=position, styles=styles, hint=hint
-    )
+def draw_sign_map(entry: Entry, width: int, height: int, **options: Any) -> Text:
+    """The weight gradient's sign map in `width` x `height` characters, as one Text: a
+    title, the map with its gutter, and a legend (one or two lines, as the height
+    allows); `options` as `sign_map_lines`, which draws it line by line."""
+    lines = sign_map_lines(entry, width, height, **options)
     return Text("\n", style="bold", no_wrap=True, overflow="crop").join(lines)
 
 
@@ -198,8 +188,9 @@ def sign_map_lines(
     styles: dict[str, str] | None = None,
     hint: str = "",
 ) -> list[Text]:
-    """`draw_sign_map`, a Text per line (what a view draws line by line). Every line is
-    bold: the cells' colours at their brightest."""
+    """The sign map, a Text per line (what a view draws line by line); every line is bold,
+    the cells' colours at their brightest. `position` follows the weight's name in the
+    title (e.g. '/4'); `hint` ends the legend (keys)."""
     styles = {**STYLES, **(styles or {})}
     sign_map = entry.sign_map
     titles = title_text(entry, sorted_rows=sorted_rows, position=position)

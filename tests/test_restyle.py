@@ -3,6 +3,9 @@ each first screen has the styles a full restyle gives it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from textual.widgets import Input
 
@@ -51,17 +54,26 @@ async def test_the_train_view_starts_styled_as_a_full_restyle_styles_it():
         assert styles_of(screen) == first
 
 
+@contextmanager
+def restyles(app) -> Iterator[list]:
+    """The nodes `app` restyles (a change of their classes) inside the block."""
+    restyled: list = []
+    update = app.update_styles
+    app.update_styles = lambda node, animate=True: (restyled.append(node), update(node))
+    try:
+        yield restyled
+    finally:
+        app.update_styles = update
+
+
 async def test_a_field_built_outside_the_dom_is_styled_as_it_mounts():
     app = make_app(preset("seed-v2.0").replace(device="cpu"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        restyled = []
-        update = app.update_styles
-        app.update_styles = lambda node, animate=True: (restyled.append(node), update(node))
-        field = TypedInput("12", compact=True)
-        plain = Input("12", compact=True)  # restyled as it is built, the way Textual does
+        with restyles(app) as restyled:
+            field = TypedInput("12", compact=True)
+            plain = Input("12", compact=True)  # restyled as it is built, as Textual does
         assert restyled == [plain, plain]  # compact, then valid: none for ours
-        app.update_styles = update
         await app.screen.mount(field, plain)
         await pilot.pause()
         assert field.has_class("-textual-compact", "-valid")
@@ -73,13 +85,10 @@ async def test_a_list_field_mounts_showing_its_choice_with_no_restyle():
     app = make_app(preset("seed-v2.0").replace(device="cpu"))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        restyled = []
-        update = app.update_styles
-        app.update_styles = lambda node, animate=True: (restyled.append(node), update(node))
         field = FieldSelect([("a", "a"), ("b", "b")], value="b", allow_blank=False, compact=True)
-        await app.screen.mount(field)
-        await pilot.pause()
-        app.update_styles = update
+        with restyles(app) as restyled:
+            await app.screen.mount(field)
+            await pilot.pause()
         line = field.query_one(ChoiceLine)
         assert field.value == "b" and line.label == "b" and line.has_class("-has-value")
         assert line.render().plain.startswith("b")
