@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 
 from rich.cells import cell_len
+from rich.console import Console
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -22,6 +24,11 @@ class TextLines(Widget):
     `render()`, unless it is `no_wrap` (then it is cropped). `render()` gives the same
     lines as one Text: what the tests read.
     """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._kept: tuple | None = None
+        """(the lines, (width, style), their strips) of the last drawing."""
 
     def lines(self) -> list[Text]:
         """What to draw, a Text per line; the same list object until it changes (the
@@ -42,7 +49,7 @@ class TextLines(Widget):
         width = self.size.width
         style = self.visual_style
         key = (width, style)
-        kept = getattr(self, "_kept", None)
+        kept = self._kept
         if kept is not None and kept[0] is lines and kept[1] == key:
             return kept[2]
         strips = text_strips(lines, width, style.rich_style, self.app.console)
@@ -50,19 +57,19 @@ class TextLines(Widget):
         return strips
 
 
-def text_strips(lines: list[Text], width: int, base: Style, console) -> list[Strip]:
+def text_strips(lines: list[Text], width: int, base: Style, console: Console) -> list[Strip]:
     """`lines` as strips of `width` cells over `base`, wrapped or cropped to it."""
-    combined: dict[tuple, Style] = {}
+    combined: dict[tuple[str | Style, ...], Style] = {}
 
     def style_of(*names: str | Style) -> Style:
-        key = names
-        got = combined.get(key)
+        """`base` with each of `names` over it, made once per distinct `names`."""
+        got = combined.get(names)
         if got is None:
             got = base
             for name in names:
                 if name:
                     got = got + console.get_style(name)
-            combined[key] = got
+            combined[names] = got
         return got
 
     strips: list[Strip] = []
@@ -80,7 +87,13 @@ def text_strips(lines: list[Text], width: int, base: Style, console) -> list[Str
     return strips
 
 
-def _strip(line: Text, style_of, base: Style, width: int, console) -> Strip:
+def _strip(
+    line: Text,
+    style_of: Callable[..., Style],
+    base: Style,
+    width: int,
+    console: Console,
+) -> Strip:
     """One line: a segment per span where no two spans overlap (the sign map's runs),
     else rich's own rendering of it."""
     plain = line.plain
