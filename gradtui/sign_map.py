@@ -78,7 +78,10 @@ def grid(sign_map: SignMap, width: int, height: int, *, sorted_rows: bool = Fals
     """
     import numpy as np  # not at import: the first screen draws no map
 
-    pos, neg = sign_map.blocks(sorted_rows)
+    # The counts as the lab gives them (arrays), not as lists made only to be summed here.
+    pos, neg, sorted_pos, sorted_neg, _ = sign_map.arrays()
+    if sorted_rows:
+        pos, neg = sorted_pos, sorted_neg
     block_rows, block_cols = len(pos), len(pos[0]) if len(pos) else 0
     if not block_rows or not block_cols or width < 1 or height < 1:
         return Grid([], [], [], 0)
